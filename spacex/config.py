@@ -1,0 +1,103 @@
+"""Typed configuration, built from a profile in params.yaml.
+
+params.yaml holds `profile: <name>` (the one the pipeline runs) and `profiles: {<name>: {<section>: ...}}`.
+Each profile spells out every section, so what a run used is readable in one place; `spacex.config.load`
+turns one profile into dataclasses and refuses unknown keys (a typo is an error, not a silent default).
+
+    cfg = load()                  # the profile named in params.yaml
+    cfg = load("paper")           # another profile
+    cfg = load(overrides={"corpus.synth.seed": 3})
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class SynthConfig:
+    """SynthTalk generator settings (`spacex corpus synth`)."""
+
+    seed: int = 0  # everything is a function of this
+    resolution: int = 128  # square frame side, pixels (even)
+    fps: int = 30  # video frame rate
+    sample_rate: int = 48_000  # audio rate in the mp4 (a whole number of samples per frame)
+    identities: int = 5  # people; the last `test_identities` are held out for the test split
+    test_identities: int = 1
+    clips_train: int = 32
+    clips_val: int = 8  # train identities, held-out sentences
+    clips_test: int = 8  # held-out identities and held-out sentences
+    voices: list[str] = field(default_factory=lambda: ["en-us+m3", "en-us+f3", "en-gb-x-rp+m1", "en-us+f4", "en+m7"])
+    portraits: str | None = None  # folder of extra portrait photos (any with one face); astronaut always used
+    silence_s: float = 0.25  # silence before and after each sentence
+    crf: int = 22  # H.264 quality
+    workers: int = 2  # processes
+
+
+@dataclass
+class CorpusConfig:
+    root: str = "data/synthtalk"  # the corpus the pipeline reads (inside the DVC-tracked data/ folder)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+
+
+@dataclass
+class Config:
+    profile: str = "smoke"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise TypeError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise KeyError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(names)})")
+    kwargs = {}
+    for k, v in data.items():
+        t = hints[k]
+        kwargs[k] = _build(t, v, f"{where}.{k}") if dataclasses.is_dataclass(t) else v
+    return cls(**kwargs)
+
+
+def find_params(start: str | Path = ".") -> Path:
+    """params.yaml in `start` or its parents (so notebooks run from notebooks/ find it)."""
+    p = Path(start).resolve()
+    for d in [p, *p.parents]:
+        if (d / "params.yaml").exists():
+            return d / "params.yaml"
+    raise FileNotFoundError(f"no params.yaml in {p} or its parents")
+
+
+def load(profile: str | None = None, params: str | Path | None = None, overrides: dict | None = None) -> Config:
+    path = Path(params) if params else find_params()
+    raw = yaml.safe_load(path.read_text())
+    profile = profile or raw.get("profile", "smoke")
+    profiles = raw.get("profiles", {})
+    if profile not in profiles:
+        raise KeyError(f"profile {profile!r} not in {path} (have: {sorted(profiles)})")
+    data = json.loads(json.dumps(profiles[profile]))  # deep copy
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *head, last = dotted.split(".")
+        for k in head:
+            node = node.setdefault(k, {})
+        node[last] = value
+    data["profile"] = profile
+    return _build(Config, data, f"profiles.{profile}")
+
+
+def repo_root(params: str | Path | None = None) -> Path:
+    return (Path(params) if params else find_params()).resolve().parent

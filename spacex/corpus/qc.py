@@ -1,0 +1,113 @@
+"""Corpus checks: every clip decodes with matching streams, and the SynthTalk sanity figure.
+
+The sanity figure: within a clip, per-frame mouth opening (inner-lip gap) should correlate positively with
+the audio energy envelope (RMS over one video frame), as it does in real speech (vowels are loud and
+open the jaw; closures and pauses are quiet).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spacex import landmarks as lm
+from spacex import media
+from spacex.corpus import clip as clipfmt
+
+
+def energy_envelope(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
+    """RMS energy per video frame (n_frames,), window = two frames centred on each frame's middle."""
+    import librosa
+
+    hop = sample_rate / fps
+    if abs(hop - round(hop)) > 1e-6:
+        raise ValueError(f"sample rate {sample_rate} is not a whole number of samples per frame at {fps} fps")
+    hop = int(round(hop))
+    # center=True centres window i on sample i * hop; dropping half a frame centres it on frame i's middle.
+    shifted = np.pad(audio[hop // 2:], (0, hop * 2))
+    rms = librosa.feature.rms(y=shifted, frame_length=2 * hop, hop_length=hop, center=True)[0]
+    return rms[:n_frames] if len(rms) >= n_frames else np.pad(rms, (0, n_frames - len(rms)))
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 0 else float("nan")
+
+
+def mouth_energy_correlation(landmarks: np.ndarray, audio: np.ndarray, sample_rate: int, fps: float) -> float:
+    """Pearson r between inner-lip gap (T,) and audio energy (T,) over one clip."""
+    opening = lm.mouth_opening(landmarks)
+    return pearson(opening, energy_envelope(audio, sample_rate, fps, len(opening)))
+
+
+@dataclass
+class ClipCheck:
+    clip_id: str
+    ok: bool
+    reason: str
+    n_frames_video: int
+    n_frames_meta: int
+    n_frames_gt: int | None
+    video_duration: float
+    audio_duration: float | None
+    mouth_energy_r: float | None
+
+
+def check_clip(root: str | Path, row: dict) -> ClipCheck:
+    cid = row["clip_id"]
+    paths = clipfmt.clip_paths(root, cid)
+    meta = clipfmt.read_meta(root, cid)
+    problems = []
+    try:
+        info = media.probe(paths["video"])
+    except media.MediaError as e:
+        return ClipCheck(cid, False, str(e), 0, meta.n_frames, None, 0.0, None, None)
+    if not info.has_audio:
+        problems.append("no audio stream")
+    elif abs(info.audio_duration - info.video_duration) > 1.0 / info.fps:
+        problems.append(f"audio {info.audio_duration:.3f}s vs video {info.video_duration:.3f}s")
+    if info.n_frames != meta.n_frames:
+        problems.append(f"video has {info.n_frames} frames, metadata says {meta.n_frames}")
+    n_gt, r = None, None
+    if meta.has_groundtruth:
+        gt = clipfmt.read_groundtruth(root, cid)
+        n_gt = len(gt["landmarks"])
+        if n_gt != info.n_frames:
+            problems.append(f"ground truth has {n_gt} frames, video {info.n_frames}")
+        elif info.has_audio:
+            audio, sr = media.read_audio(paths["video"])
+            audio = audio[: int(round(info.n_frames * sr / info.fps))]
+            r = mouth_energy_correlation(gt["landmarks_norm"], audio, sr, info.fps)
+    return ClipCheck(cid, not problems, "; ".join(problems), info.n_frames, meta.n_frames, n_gt,
+                     info.video_duration, info.audio_duration, r)
+
+
+def check_corpus(root: str | Path) -> tuple[list[ClipCheck], dict]:
+    """Check every clip in the manifest; returns per-clip results and summary figures."""
+    rows = clipfmt.read_manifest(root)
+    checks = [check_clip(root, row) for row in rows]
+    rs = np.array([c.mouth_energy_r for c in checks if c.mouth_energy_r is not None], float)
+    summary = {
+        "clips": len(checks),
+        "clips_ok": int(sum(c.ok for c in checks)),
+        "frames": int(sum(c.n_frames_video for c in checks)),
+        "hours": round(sum(c.video_duration for c in checks) / 3600, 4),
+        "splits": {s: sum(r["split"] == s for r in rows) for s in clipfmt.SPLITS},
+        "speakers": len({r["speaker"] for r in rows}),
+        "identities": len({r["identity"] for r in rows}),
+        "max_av_duration_gap_s": round(max((abs(c.audio_duration - c.video_duration) for c in checks
+                                            if c.audio_duration is not None), default=0.0), 4),
+    }
+    if len(rs):
+        summary.update({
+            "mouth_energy_r_median": round(float(np.median(rs)), 4),
+            "mouth_energy_r_min": round(float(rs.min()), 4),
+            "mouth_energy_r_positive_fraction": round(float((rs > 0).mean()), 4),
+        })
+    return checks, summary
+
+
+def checks_table(checks: list[ClipCheck]) -> list[dict]:
+    return [asdict(c) for c in checks]

@@ -1,0 +1,201 @@
+"""Rendering SynthTalk frames: a real portrait warped to posed landmarks, with a drawn mouth interior.
+
+A portrait is any photo with one face; its 68 landmarks come from dlib's real 68-point predictor (weights
+inside the face-recognition-models wheel). Each frame is a piecewise-affine warp of the
+portrait from its own landmarks to the frame's posed landmarks, plus forehead anchors that move rigidly
+with the head and fixed image-border anchors. Where the lips part, a dark cavity and teeth are painted.
+By construction the frame's ground-truth 2D landmarks are exactly the posed landmarks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.spatial import Delaunay
+from skimage import color, draw, transform
+
+from spacex import landmarks as lm
+
+# Forehead anchors in normalized space, relative to brow points 17, 19, 21, 22, 24, 26: they keep the upper
+# head rigid instead of letting the brows drag it.
+_FOREHEAD_FROM = [17, 19, 21, 22, 24, 26]
+_FOREHEAD_OFFSET = np.array([0.0, -0.28, 0.04])
+
+
+class PortraitError(ValueError):
+    pass
+
+
+@dataclass
+class Portrait:
+    name: str
+    image: np.ndarray  # (H, W, 3) float in [0, 1], square crop around the face
+    landmarks: np.ndarray  # (68, 2) pixel coordinates in `image`
+
+
+def _dlib_models():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # face_recognition_models imports the deprecated pkg_resources
+        import dlib
+        import face_recognition_models
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+
+
+def detect_landmarks_dlib(image: np.ndarray) -> np.ndarray:
+    """68 landmarks (68, 2) of the most confident face in an RGB uint8 image (dlib HOG + 68-pt predictor)."""
+    detector, predictor = _dlib_models()
+    rects, scores, _ = detector.run(np.ascontiguousarray(image), 1, 0.0)
+    if not rects:
+        raise PortraitError("no face found")
+    best = int(np.argmax(scores))
+    shape = predictor(np.ascontiguousarray(image), rects[best])
+    return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+
+
+def load_portrait(image: np.ndarray, name: str, resolution: int, margin: float = 2.3) -> Portrait:
+    """Crop a square of side `margin` x ear distance around the face and resize it to `resolution`."""
+    if image.ndim == 2:
+        image = np.stack([image] * 3, -1)
+    image = image[..., :3]
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0, 1) * 255).astype(np.uint8) if image.max() <= 1 else image.astype(np.uint8)
+    pts = detect_landmarks_dlib(image)
+    ears = np.linalg.norm(pts[16] - pts[0])
+    centre = (pts[0] + pts[16]) / 2 + np.array([0.0, 0.22 * ears])
+    half = margin * ears / 2
+    # Crop with a similarity transform (handles crops that leave the image: edge pixels repeat).
+    s = resolution / (2 * half)
+    tf = transform.SimilarityTransform(scale=s, translation=-(centre - half) * s)
+    crop = transform.warp(image, tf.inverse, output_shape=(resolution, resolution), mode="edge")
+    return Portrait(name=name, image=crop, landmarks=tf(pts))
+
+
+def default_portraits(resolution: int, folder: str | Path | None = None) -> list[Portrait]:
+    """skimage's astronaut, plus every image in `folder` that has a face (others are skipped with a note)."""
+    from skimage import data, io
+
+    portraits = [load_portrait(data.astronaut(), "astronaut", resolution)]
+    if folder:
+        for p in sorted(Path(folder).iterdir()):
+            if p.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
+                continue
+            try:
+                portraits.append(load_portrait(io.imread(p), p.stem, resolution))
+            except (PortraitError, OSError, ValueError) as e:
+                print(f"[synth] portrait {p.name} skipped: {e}")
+    return portraits
+
+
+@dataclass
+class Appearance:
+    """A per-identity variant of a portrait: mirror, colour shift."""
+
+    portrait: Portrait
+    flip: bool
+    hue: float
+    saturation: float
+    value: float
+
+    def source(self) -> tuple[np.ndarray, np.ndarray]:
+        """The identity's source image (H, W, 3) float and its 68 landmarks (68, 2)."""
+        img, pts = self.portrait.image, self.portrait.landmarks.copy()
+        if self.flip:
+            img = img[:, ::-1]
+            pts[:, 0] = img.shape[1] - 1 - pts[:, 0]
+            pts = pts[lm.MIRROR]
+        hsv = color.rgb2hsv(img)
+        hsv[..., 0] = (hsv[..., 0] + self.hue) % 1.0
+        hsv[..., 1] = np.clip(hsv[..., 1] * self.saturation, 0, 1)
+        hsv[..., 2] = np.clip(hsv[..., 2] * self.value, 0, 1)
+        return color.hsv2rgb(hsv), pts
+
+
+def random_appearance(portrait: Portrait, rng: np.random.Generator, vary: bool) -> Appearance:
+    if not vary:
+        return Appearance(portrait, False, 0.0, 1.0, 1.0)
+    return Appearance(portrait, bool(rng.random() < 0.5), float(rng.normal(0, 0.02)),
+                      float(rng.uniform(0.8, 1.2)), float(rng.uniform(0.85, 1.1)))
+
+
+def forehead_points(norm: np.ndarray) -> np.ndarray:
+    """(..., 68, 3) -> (..., 6, 3) anchors above the brows."""
+    return norm[..., _FOREHEAD_FROM, :] + _FOREHEAD_OFFSET
+
+
+def _border(h: int, w: int, n: int = 5) -> np.ndarray:
+    xs, ys = np.linspace(0, w - 1, n), np.linspace(0, h - 1, n)
+    pts = [(x, 0) for x in xs] + [(x, h - 1) for x in xs] + [(0, y) for y in ys[1:-1]] + [(w - 1, y) for y in ys[1:-1]]
+    return np.array(pts, np.float64)
+
+
+def piecewise_affine_warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Warp `image` so that points `src` (N, 2) land on `dst` (N, 2), affine inside each Delaunay triangle of dst.
+
+    Same mapping as skimage's PiecewiseAffineTransform + warp, but O(pixels) rather than O(triangles x
+    pixels): each output pixel finds its triangle once and takes barycentric weights (about 20x faster
+    at 128 px, which is what keeps corpus generation within minutes).
+    """
+    h, w = image.shape[:2]
+    tri = Delaunay(dst)
+    yy, xx = np.mgrid[0:h, 0:w]
+    pix = np.stack([xx.ravel(), yy.ravel()], 1).astype(np.float64)  # (H*W, 2) as (x, y)
+    simplex = tri.find_simplex(pix)
+    inside = simplex >= 0
+    simplex = np.where(inside, simplex, 0)
+    T = tri.transform[simplex]  # (P, 3, 2): barycentric transform per pixel's triangle
+    b = np.einsum("pij,pj->pi", T[:, :2], pix - T[:, 2])  # (P, 2)
+    bary = np.concatenate([b, 1 - b.sum(1, keepdims=True)], 1)  # (P, 3)
+    corners = src[tri.simplices[simplex]]  # (P, 3, 2)
+    where = np.einsum("pk,pkd->pd", bary, corners)  # (P, 2) source (x, y)
+    where[~inside] = pix[~inside]  # outside the hull (never, with border anchors): identity
+    coords = [where[:, 1].reshape(h, w), where[:, 0].reshape(h, w)]
+    return np.stack([map_coordinates(image[..., c], coords, order=1, mode="nearest") for c in range(image.shape[2])], -1)
+
+
+class Renderer:
+    """Warps one identity's source image to per-frame posed landmarks."""
+
+    def __init__(self, source: np.ndarray, source_landmarks: np.ndarray, source_forehead: np.ndarray):
+        self.source = source  # (H, W, 3) float
+        h, w = source.shape[:2]
+        self.border = _border(h, w)
+        self.src_pts = np.concatenate([source_landmarks, source_forehead, self.border])  # (68 + 6 + 16, 2)
+
+    def render(self, posed: np.ndarray, posed_forehead: np.ndarray) -> np.ndarray:
+        """posed (68, 2) and forehead (6, 2) pixel targets -> (H, W, 3) uint8 frame."""
+        h, w = self.source.shape[:2]
+        dst = np.concatenate([posed, posed_forehead, self.border]).copy()
+        # Inner lips that touch would give duplicate vertices: keep them 0.25 px apart.
+        for up, lo in ((61, 67), (62, 66), (63, 65)):
+            dst[lo, 1] = max(dst[lo, 1], dst[up, 1] + 0.25)
+        frame = piecewise_affine_warp(self.source, self.src_pts, dst)
+        frame = self._paint_mouth(frame, dst[:68])
+        return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    @staticmethod
+    def _paint_mouth(frame: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        gap = np.linalg.norm(pts[66] - pts[62])
+        if gap < 0.6:
+            return frame
+        shape = frame.shape[:2]
+        inner = pts[lm.LIPS_INNER]
+        cavity = draw.polygon2mask(shape, inner[:, ::-1]).astype(float)
+        upper = pts[[60, 61, 62, 63, 64]]
+        lower = pts[[64, 65, 66, 67, 60]]
+        mouth_w = np.linalg.norm(pts[64] - pts[60])
+        t_up = min(0.45 * gap, 0.09 * mouth_w)
+        t_lo = min(0.2 * gap, 0.05 * mouth_w)
+        teeth_up = draw.polygon2mask(shape, np.concatenate([upper, upper[::-1] + [0, t_up]])[:, ::-1])
+        teeth_lo = draw.polygon2mask(shape, np.concatenate([lower, lower[::-1] - [0, t_lo]])[:, ::-1])
+        teeth = (teeth_up | teeth_lo).astype(float) * cavity
+        cavity = gaussian_filter(cavity, 0.6)[..., None]
+        teeth = gaussian_filter(teeth, 0.6)[..., None]
+        dark = np.array([0.22, 0.07, 0.08])
+        white = np.array([0.86, 0.84, 0.78])
+        frame = frame * (1 - cavity) + dark * cavity
+        return frame * (1 - teeth) + white * teeth

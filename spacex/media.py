@@ -1,0 +1,195 @@
+"""Reading and writing video and audio, in one place (PyAV over its bundled FFmpeg).
+
+Every other module decodes, resamples and muxes through here, so container quirks are handled once:
+- `probe` decodes a whole file and reports what is really in it (a truncated file has fewer decodable
+  frames than its header claims; that is how it is caught).
+- `write_video` writes H.264 (yuv420p) + AAC mono to a temporary name and renames it when complete, so a
+  killed run never leaves a file that looks finished.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class MediaError(ValueError):
+    """A media file that cannot be used, with a reason fit for a skip report."""
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    width: int
+    height: int
+    fps: float  # average frame rate of the video stream
+    n_frames: int  # frames actually decoded
+    video_duration: float  # n_frames / fps
+    video_codec: str
+    has_audio: bool
+    audio_codec: str | None
+    sample_rate: int | None
+    channels: int | None
+    audio_duration: float | None  # decoded samples / sample_rate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def probe(path: str | Path, decode: bool = True) -> MediaInfo:
+    """Open a media file and count what decodes. Raises MediaError with a readable reason."""
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise MediaError(f"not a readable media file ({type(e).__name__}: {e})") from e
+    with container:
+        if not container.streams.video:
+            raise MediaError("no video stream")
+        vs = container.streams.video[0]
+        fps = float(vs.average_rate or vs.guessed_rate or 0)
+        aus = container.streams.audio[0] if container.streams.audio else None
+        n_frames, n_samples = 0, 0
+        streams = [vs] + ([aus] if aus is not None else [])
+        if decode:
+            try:
+                for frame in container.decode(*streams):
+                    if isinstance(frame, av.VideoFrame):
+                        n_frames += 1
+                    else:
+                        n_samples += frame.samples
+            except av.error.FFmpegError as e:
+                raise MediaError(f"decoding failed after {n_frames} frames ({e})") from e
+        else:
+            n_frames = vs.frames
+        width, height = vs.codec_context.width, vs.codec_context.height
+        info = MediaInfo(
+            path=str(path), width=width, height=height, fps=fps, n_frames=n_frames,
+            video_duration=n_frames / fps if fps else 0.0, video_codec=vs.codec_context.name,
+            has_audio=aus is not None,
+            audio_codec=aus.codec_context.name if aus is not None else None,
+            sample_rate=aus.codec_context.sample_rate if aus is not None else None,
+            channels=aus.codec_context.channels if aus is not None else None,
+            audio_duration=(n_samples / aus.codec_context.sample_rate) if aus is not None and decode else None,
+        )
+    return info
+
+
+def read_frames(path: str | Path) -> tuple[np.ndarray, float]:
+    """All video frames as (T, H, W, 3) uint8 RGB, and the frame rate."""
+    with av.open(str(path)) as container:
+        vs = container.streams.video[0]
+        fps = float(vs.average_rate or vs.guessed_rate)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(vs)]
+    if not frames:
+        raise MediaError(f"{path}: no decodable video frames")
+    return np.stack(frames), fps
+
+
+def iter_frames(path: str | Path):
+    """Yield (timestamp_seconds, (H, W, 3) uint8 RGB) for each decoded frame, without holding the video."""
+    with av.open(str(path)) as container:
+        vs = container.streams.video[0]
+        for f in container.decode(vs):
+            yield float(f.time if f.time is not None else 0.0), f.to_ndarray(format="rgb24")
+
+
+def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """The first audio stream as mono float32 (S,), resampled to `sample_rate` if given."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise MediaError(f"{path}: no audio stream")
+        aus = container.streams.audio[0]
+        sr = sample_rate or aus.codec_context.sample_rate
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        chunks = []
+        for frame in container.decode(aus):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+        for out in resampler.resample(None):  # flush
+            chunks.append(out.to_ndarray().reshape(-1))
+    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return audio, sr
+
+
+def resample_audio(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """High-quality resampling (soxr, through librosa)."""
+    if sr_in == sr_out:
+        return audio.astype(np.float32)
+    import librosa
+
+    return librosa.resample(audio.astype(np.float32), orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq")
+
+
+def write_video(
+    path: str | Path,
+    frames,  # iterable of (H, W, 3) uint8 RGB, or an array (T, H, W, 3)
+    fps: float,
+    audio: np.ndarray | None = None,  # (S,) float32 mono in [-1, 1]
+    sample_rate: int | None = None,
+    crf: int = 20,
+    audio_bitrate: int = 96_000,
+) -> Path:
+    """Write an mp4 (H.264 yuv420p + AAC mono) atomically: a temporary name, renamed when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    rate = Fraction(fps).limit_denominator(1001)
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as out:
+            vs = None
+            as_ = None
+            if audio is not None:
+                if not sample_rate:
+                    raise ValueError("sample_rate is required with audio")
+            for frame in frames:
+                frame = np.ascontiguousarray(frame, dtype=np.uint8)
+                if vs is None:
+                    h, w = frame.shape[:2]
+                    if h % 2 or w % 2:
+                        raise ValueError(f"H.264/yuv420p needs even width and height, got {w}x{h}")
+                    vs = out.add_stream("libx264", rate=rate)
+                    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+                    # threads=1 keeps the bitstream byte-identical across runs (corpus determinism).
+                    vs.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
+                    vs.codec_context.thread_count = 1
+                    if audio is not None:
+                        as_ = out.add_stream("aac", rate=sample_rate)
+                        as_.layout = "mono"
+                        as_.bit_rate = audio_bitrate
+                for packet in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    out.mux(packet)
+            if vs is None:
+                raise ValueError("no frames to write")
+            for packet in vs.encode():
+                out.mux(packet)
+            if as_ is not None:
+                samples = np.clip(np.asarray(audio, np.float32), -1, 1).reshape(1, -1)
+                af = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+                af.sample_rate = sample_rate
+                af.pts = 0
+                af.time_base = Fraction(1, sample_rate)
+                for packet in as_.encode(af):
+                    out.mux(packet)
+                for packet in as_.encode(None):
+                    out.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    sf.write(str(tmp), audio, sample_rate, format="WAV", subtype="PCM_16")
+    os.replace(tmp, path)
+    return path
