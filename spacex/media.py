@@ -28,6 +28,7 @@ class MediaInfo:
     height: int
     fps: float  # average frame rate of the video stream
     n_frames: int  # frames actually decoded
+    declared_frames: int  # frames the container header claims (0 when unknown)
     video_duration: float  # n_frames / fps
     video_codec: str
     has_audio: bool
@@ -55,20 +56,26 @@ def probe(path: str | Path, decode: bool = True) -> MediaInfo:
         aus = container.streams.audio[0] if container.streams.audio else None
         n_frames, n_samples = 0, 0
         streams = [vs] + ([aus] if aus is not None else [])
+        error = None
         if decode:
             try:
-                for frame in container.decode(*streams):
-                    if isinstance(frame, av.VideoFrame):
-                        n_frames += 1
-                    else:
-                        n_samples += frame.samples
+                for packet in container.demux(*streams):
+                    for frame in packet.decode():
+                        if isinstance(frame, av.VideoFrame):
+                            n_frames += 1
+                        else:
+                            n_samples += frame.samples
             except av.error.FFmpegError as e:
-                raise MediaError(f"decoding failed after {n_frames} frames ({e})") from e
+                error = e
+            if error is not None and n_frames == 0:
+                raise MediaError(f"no decodable frames ({error})") from error
+            if error is not None and vs.frames and n_frames < vs.frames:
+                raise MediaError(f"truncated: decoded {n_frames} of {vs.frames} frames ({error})") from error
         else:
             n_frames = vs.frames
         width, height = vs.codec_context.width, vs.codec_context.height
         info = MediaInfo(
-            path=str(path), width=width, height=height, fps=fps, n_frames=n_frames,
+            path=str(path), width=width, height=height, fps=fps, n_frames=n_frames, declared_frames=vs.frames or 0,
             video_duration=n_frames / fps if fps else 0.0, video_codec=vs.codec_context.name,
             has_audio=aus is not None,
             audio_codec=aus.codec_context.name if aus is not None else None,
@@ -77,6 +84,19 @@ def probe(path: str | Path, decode: bool = True) -> MediaInfo:
             audio_duration=(n_samples / aus.codec_context.sample_rate) if aus is not None and decode else None,
         )
     return info
+
+
+def audio_duration(path: str | Path) -> float:
+    """Seconds of decodable audio in a file (audio-only files included)."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path}: no audio stream")
+            aus = container.streams.audio[0]
+            n = sum(f.samples for f in container.decode(aus))
+            return n / aus.codec_context.sample_rate
+    except (av.error.FFmpegError, OSError) as e:
+        raise MediaError(f"{path}: unreadable audio ({e})") from e
 
 
 def read_frames(path: str | Path) -> tuple[np.ndarray, float]:
@@ -140,7 +160,8 @@ def write_video(
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     rate = Fraction(fps).limit_denominator(1001)
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
+        # faststart: the index goes first, so players (and wandb/browsers) can stream the file.
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
             vs = None
             as_ = None
             if audio is not None:

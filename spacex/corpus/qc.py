@@ -111,3 +111,46 @@ def check_corpus(root: str | Path) -> tuple[list[ClipCheck], dict]:
 
 def checks_table(checks: list[ClipCheck]) -> list[dict]:
     return [asdict(c) for c in checks]
+
+
+def write_report(root: str | Path, out_dir: str | Path) -> dict:
+    """The corpus stage's outputs: summary.json (DVC metrics), clips.csv (per clip), mouth_energy.png."""
+    import csv
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    checks, summary = check_corpus(root)
+    rows = checks_table(checks)
+    with open(out / "clips.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+    # Figure: one clip's mouth opening against its audio energy, and the per-clip correlations.
+    with_gt = [c for c in checks if c.mouth_energy_r is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [3, 1]})
+    if with_gt:
+        c = sorted(with_gt, key=lambda c: c.mouth_energy_r)[len(with_gt) // 2]  # the median clip
+        gt = clipfmt.read_groundtruth(root, c.clip_id)
+        audio, sr = media.read_audio(clipfmt.clip_paths(root, c.clip_id)["video"])
+        fps = c.n_frames_video / c.video_duration
+        opening = lm.mouth_opening(gt["landmarks_norm"])
+        energy = energy_envelope(audio[: int(round(c.n_frames_video * sr / fps))], sr, fps, len(opening))
+        t = np.arange(len(opening)) / fps
+        axes[0].plot(t, opening / opening.max(), label="mouth opening (inner-lip gap)")
+        axes[0].plot(t, energy / energy.max(), label="audio RMS energy", alpha=0.8)
+        axes[0].set(xlabel="seconds", title=f"{c.clip_id} (r = {c.mouth_energy_r:.2f}, the median clip)")
+        axes[0].legend(loc="upper right", fontsize=8)
+        axes[1].hist([c.mouth_energy_r for c in with_gt], bins=12)
+        axes[1].set(xlabel="per-clip r", title="mouth vs energy")
+    fig.tight_layout()
+    fig.savefig(out / "mouth_energy.png", dpi=100)
+    plt.close(fig)
+    return summary

@@ -146,7 +146,7 @@ EXPRESSIONS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"smile": 1.0, "eye_narrow": 0.5, "brow_raise": 0.1},
     "sad": {"brow_inner_raise": 1.0, "corners_down": 1.0, "eye_narrow": 0.3},
-    "surprise": {"brow_raise": 1.0, "eye_widen": 1.0, "jaw_open": 0.3},
+    "surprise": {"brow_raise": 1.0, "eye_widen": 1.0, "jaw_open": 0.15},
     "fear": {"brow_raise": 0.5, "brow_inner_raise": 0.7, "eye_widen": 1.0, "lip_stretch": 1.0, "jaw_open": 0.12},
     "angry": {"brow_lower": 1.0, "eye_narrow": 0.7, "lip_press": 1.0},
 }
@@ -190,7 +190,7 @@ def phoneme_class(symbol: str) -> str:
     return _PHONEME_CLASS.get(s, "rest" if s.startswith("_") else "consonant")
 
 
-def viseme_track(phonemes: list[tuple[str, float, float]], times: np.ndarray, theta: float = 14.0) -> np.ndarray:
+def viseme_track(phonemes: list[tuple[str, float, float]], times: np.ndarray, theta: float = 25.0) -> np.ndarray:
     """Coarticulated viseme weights (T, 5) at `times` (s) from (symbol, start, end) phonemes.
 
     Cohen & Massaro (1993): each segment's target is blended by a dominance that is maximal inside the
