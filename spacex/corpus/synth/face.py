@@ -245,10 +245,15 @@ def blink_track(duration: float, fps: float, rng: np.random.Generator, rate_per_
 
 
 def smooth_noise(n: int, fps: float, rng: np.random.Generator, sigma_s: float, std: float) -> np.ndarray:
-    """Band-limited random motion (n,) with a given standard deviation."""
-    pad = int(3 * sigma_s * fps)
-    x = gaussian_filter1d(rng.normal(size=n + 2 * pad), sigma_s * fps)[pad:pad + n]
-    return x / (x.std() + 1e-8) * std
+    """Band-limited random motion (n,) with standard deviation `std` in expectation.
+
+    Normalized by the analytic std of Gaussian-filtered white noise, 1 / sqrt(2 sqrt(pi) sigma), not by the
+    sample std, which would blow up short clips (a few frames of a slow process look constant).
+    """
+    sigma = sigma_s * fps
+    pad = int(3 * sigma)
+    x = gaussian_filter1d(rng.normal(size=n + 2 * pad), sigma)[pad:pad + n]
+    return x * np.sqrt(2 * np.sqrt(np.pi) * sigma) * std
 
 
 # Mean head orientation shift per emotion at intensity 1 (degrees yaw, pitch, roll) and motion scale.

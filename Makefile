@@ -1,0 +1,37 @@
+# The two commands of the README, and what they need. Each target creates the environment when missing.
+#   make repro   corpus -> ... -> report on the embedded default data (offline, CPU)
+#   make test    the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Offline by default: wandb writes local runs (wandb sync uploads them later), DVC sends nothing.
+export WANDB_MODE ?= offline
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: repro test env clean-env
+
+repro: $(STAMP)
+	dvc pull
+	dvc repro
+	dvc metrics show
+
+test: $(STAMP)
+	WANDB_MODE=disabled $(BIN)/python -m pytest
+
+env: $(STAMP)
+
+# Python 3.11 venv with exactly the locked versions (requirements/lock.txt is a pip freeze of a working
+# install; pyproject.toml names the direct dependencies). torch comes from the machine's wheel cache.
+$(STAMP): pyproject.toml requirements/lock.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 needed, found " + sys.version' \
+		|| { echo "Set PYTHON=/path/to/python3.11 (e.g. make test PYTHON=python3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e ".[dev]"
+	touch $@
+
+clean-env:
+	rm -rf $(VENV)

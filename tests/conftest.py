@@ -1,0 +1,37 @@
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from spacex.config import SynthConfig
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/fabricate.py
+
+TINY = SynthConfig(seed=7, resolution=64, identities=3, test_identities=1, clips_train=4, clips_val=1,
+                   clips_test=1, workers=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg() -> SynthConfig:
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """A small SynthTalk corpus generated on the fly (6 clips at 64 px)."""
+    from spacex.corpus.synth.generate import generate
+
+    root = tmp_path_factory.mktemp("synthtalk")
+    generate(TINY, root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus_again(tmp_path_factory) -> Path:
+    """The same settings generated again, with another worker count."""
+    from spacex.corpus.synth.generate import generate
+
+    root = tmp_path_factory.mktemp("synthtalk_again")
+    generate(replace(TINY, workers=1), root, progress=False)
+    return root

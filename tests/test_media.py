@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from spacex import media
+
+
+def _tone(seconds, sr=48000, f=220.0):
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+def test_write_read_roundtrip(tmp_path):
+    frames = np.zeros((45, 32, 48, 3), np.uint8)
+    frames[:, :, :24, 0] = 200  # left half red
+    audio = _tone(1.5)
+    p = media.write_video(tmp_path / "a.mp4", frames, 30, audio, 48000)
+    info = media.probe(p)
+    assert (info.n_frames, info.width, info.height, info.fps) == (45, 48, 32, 30.0)
+    back, fps = media.read_frames(p)
+    assert back.shape == frames.shape and abs(back[..., 0].astype(int) - frames[..., 0]).mean() < 8
+    a, sr = media.read_audio(p)
+    assert sr == 48000 and abs(len(a) / sr - 1.5) < 1 / 30
+    assert np.corrcoef(a[: len(audio)], audio[: len(a)])[0, 1] > 0.99
+    a16, sr16 = media.read_audio(p, 16000)
+    assert sr16 == 16000 and abs(len(a16) / 16000 - 1.5) < 1 / 30
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    def frames():
+        yield np.zeros((32, 32, 3), np.uint8)
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        media.write_video(tmp_path / "x.mp4", frames(), 30)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_odd_size_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="even"):
+        media.write_video(tmp_path / "x.mp4", np.zeros((3, 31, 32, 3), np.uint8), 30)
+
+
+def test_probe_reasons(tmp_path):
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    with pytest.raises(media.MediaError, match="not a readable media file"):
+        media.probe(tmp_path / "junk.mp4")
+    media.write_wav(tmp_path / "a.wav", _tone(0.5), 48000)
+    with pytest.raises(media.MediaError, match="no video stream"):
+        media.probe(tmp_path / "a.wav")
+    assert media.audio_duration(tmp_path / "a.wav") == pytest.approx(0.5, abs=1e-3)
+    p = media.write_video(tmp_path / "silent.mp4", np.zeros((10, 16, 16, 3), np.uint8), 30)
+    assert media.probe(p).has_audio is False
