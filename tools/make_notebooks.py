@@ -1,17 +1,25 @@
-"""Write a thin papermill notebook: a tagged parameters cell, then calls into spacex. No outputs."""
-import json, sys
+"""Write the thin pipeline notebooks: a markdown title, a cell tagged `parameters`, then calls into spacex.
 
-def nb(path, title, params, cells):
-    def code(src, tags=None):
+Notebooks are generated so that they stay thin and output-free; edit this file, then run
+`python tools/make_notebooks.py`.
+"""
+import json
+
+
+def write_notebook(path: str, title: str, params: str, cells: list[str]) -> None:
+    def code(src: str, tags: list[str] | None = None) -> dict:
         c = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
-        if tags: c["metadata"]["tags"] = tags
+        if tags:
+            c["metadata"]["tags"] = tags
         return c
+
     doc = {
         "cells": [{"cell_type": "markdown", "metadata": {}, "source": title}, code(params, ["parameters"])]
-                 + [code(c) for c in cells],
+        + [code(c) for c in cells],
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                      "language_info": {"name": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
+        "nbformat": 4,
+        "nbformat_minor": 5,
     }
     for i, c in enumerate(doc["cells"]):
         c["id"] = f"cell-{i}"
@@ -19,13 +27,22 @@ def nb(path, title, params, cells):
         json.dump(doc, f, indent=1)
         f.write("\n")
 
-nb("notebooks/00_corpus.ipynb",
-   "# 00 corpus: check the raw corpus and record its figures\n\n"
-   "Decodes every clip of the profile's corpus (video and audio streams, durations within one frame, ground-truth "
-   "frame counts) and, for SynthTalk, the sanity figure: per-clip correlation of mouth opening with audio energy.\n"
-   "Outputs: `reports/corpus/summary.json` (DVC metrics), `clips.csv`, `mouth_energy.png`.",
-   "profile = \"smoke\"  # params.yaml profile\nroot = \"\"  # corpus folder; empty = the profile's corpus.root\nout_dir = \"reports/corpus\"",
-   ["import os\n\nfrom spacex import config\nfrom spacex.corpus import qc\n\nos.chdir(config.repo_root())  # paths below are relative to the repository\ncfg = config.load(profile)\nprint(cfg.dumps())",
-    "summary = qc.write_report(root or cfg.corpus.root, out_dir)\nsummary",
-    "bad = summary[\"clips\"] - summary[\"clips_ok\"]\nassert bad == 0, f\"{bad} clips failed the checks: see {out_dir}/clips.csv\"",
-    "from IPython.display import Image\n\nImage(os.path.join(out_dir, \"mouth_energy.png\"))"])
+
+write_notebook(
+    "notebooks/00_corpus.ipynb",
+    "# 00 corpus: check the raw corpus and record its figures\n\n"
+    "Decodes every clip of the profile's corpus (video and audio streams, durations within one frame, "
+    "ground-truth frame counts) and, for SynthTalk, the sanity figure: per-clip correlation of mouth opening "
+    "with audio energy.\nOutputs: `reports/corpus/summary.json` (DVC metrics), `clips.csv`, `mouth_energy.png`.",
+    'profile = "smoke"  # params.yaml profile\nroot = ""  # corpus folder; empty: corpus.root of the profile\n'
+    'out_dir = "reports/corpus"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.corpus import qc\n\n"
+        "os.chdir(config.repo_root())  # paths below are relative to the repository\n"
+        "cfg = config.load(profile)\nprint(cfg.dumps())",
+        "summary = qc.write_report(root or cfg.corpus.root, out_dir)\nsummary",
+        'bad = summary["clips"] - summary["clips_ok"]\n'
+        'assert bad == 0, f"{bad} clips failed the checks: see {out_dir}/clips.csv"',
+        'from IPython.display import Image\n\nImage(os.path.join(out_dir, "mouth_energy.png"))',
+    ],
+)
