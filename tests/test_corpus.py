@@ -116,3 +116,18 @@ def test_other_seed_gives_other_content(tiny_cfg, tiny_corpus, tmp_path):
     ours = clipfmt.read_groundtruth(tiny_corpus, plan[0].clip_id)["landmarks"]
     theirs = clipfmt.read_groundtruth(tmp_path, plan[0].clip_id)["landmarks"]
     assert ours.shape != theirs.shape or not np.allclose(ours, theirs)
+
+
+def test_user_portraits_become_identities(tiny_cfg, tmp_path):
+    from skimage import data, io, transform
+
+    folder = tmp_path / "portraits"
+    folder.mkdir()
+    other = (transform.rotate(data.astronaut(), 8, mode="edge") * 255).astype(np.uint8)  # a new photo
+    io.imsave(folder / "tilted.png", other)
+    io.imsave(folder / "no_face.png", np.full((64, 64, 3), 128, np.uint8))  # skipped, with a note
+    cfg = replace(tiny_cfg, portraits=str(folder), identities=2, workers=1)
+    idents = gen.make_identities(cfg)
+    assert [i.portrait for i in idents] == ["astronaut", "tilted"]
+    # skimage rotates counter-clockwise on screen, which is negative roll here: its own landmarks were found
+    assert idents[1].base_roll == pytest.approx(idents[0].base_roll - 8, abs=2)

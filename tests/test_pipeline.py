@@ -1,7 +1,6 @@
 """The data and pipeline plumbing: a fresh clone gets the default corpus offline; the stage notebook runs."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
