@@ -3,6 +3,8 @@
     spacex corpus synth  --out data/synthtalk         generate the SynthTalk corpus (profile settings)
     spacex corpus ingest --layout mead SRC DST        map a real dataset into the kit's clip format
     spacex corpus check  data/synthtalk               decode every clip, verify streams, print figures
+    spacex preprocess [--shard i/n]                   faces, landmarks, pose, eyes, MFCCs -> the store
+    spacex weights list|fetch                         external weight files (cache, checksums)
     spacex config                                     print the resolved config of a profile
 """
 from __future__ import annotations
@@ -62,6 +64,38 @@ def cmd_check(args) -> int:
     return 0 if summary["clips_ok"] == summary["clips"] else 1
 
 
+def cmd_preprocess(args) -> int:
+    from pathlib import Path
+
+    from spacex import config
+    from spacex.preprocess import run, store
+
+    overrides = {f"preprocess.{k}": v for k, v in (("backend", args.backend), ("out", args.out)) if v is not None}
+    if args.root:
+        overrides["corpus.root"] = args.root
+    cfg = config.load(args.profile, args.params, overrides)
+    if args.index:
+        manifest = store.index(Path(cfg.preprocess.out), run.run_info(cfg))
+        print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json")
+        return 0
+    i, _, n = args.shard.partition("/")
+    summary = run.run(cfg, shard=(int(i), int(n or 1)), workers=args.workers, progress=not args.quiet)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from spacex import weights
+
+    if args.action == "list":
+        for w in weights.REGISTRY.values():
+            print(f"{w.name:14s} {weights.status(w.name):18s} {w.path()}\n{'':14s} used by: {w.used_by}")
+        return 0
+    for name in args.names:
+        print(f"{name}: {weights.fetch(name)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacex", description="SPACEx reproduction kit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = corpus.add_parser("check", help="decode every clip of a corpus and print its figures")
     p.add_argument("root")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("preprocess", help="faces, landmarks, pose, normalized space, eyes, MFCCs -> store")
+    _add_profile(p)
+    p.add_argument("--root", default=None, help="corpus folder (default: the profile's corpus.root)")
+    p.add_argument("--out", default=None, help="store folder (default: the profile's preprocess.out)")
+    p.add_argument("--backend", default=None, choices=["groundtruth", "dlib", "face_alignment"],
+                   help="landmark backend (default: the profile's)")
+    p.add_argument("--shard", default="0/1", help="i/n: process every n-th clip starting at i (default 0/1)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: the profile's)")
+    p.add_argument("--index", action="store_true", help="only rebuild manifest.json and skipped.csv (after shards)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("weights", help="external weight files: list them, fetch them (needs network)")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("names", nargs="*", help="registry names for fetch")
+    p.set_defaults(func=cmd_weights)
     return parser
 
 

@@ -46,9 +46,31 @@ class CorpusConfig:
 
 
 @dataclass
+class PreprocessConfig:
+    """Preprocessing settings (`spacex preprocess`, stage `preprocess`)."""
+
+    out: str = "build/preprocess"  # the store
+    backend: str = "dlib"  # landmarks: groundtruth | dlib | face_alignment
+    sample_rate: int = 16_000  # audio rate of the store
+    n_mfcc: int = 40
+    n_fft: int = 1024  # MFCC window, samples
+    n_mels: int = 80
+    detect_every: int = 5  # MTCNN on every k-th frame
+    min_face: int = 40  # pixels; smaller faces skip the clip
+    second_face_ratio: float = 0.5  # a second face this large (area ratio) skips the clip
+    crop_margin: float = 0.35  # crop box = face box widened by this fraction on each side
+    pose_smoothing: float = 0.0  # Gaussian sigma over pose, frames (0 = raw per-frame pose)
+    blink_ratio: float = 0.6  # blink when EAR < ratio x the clip's open-eye EAR
+    emotions: list[str] = field(default_factory=lambda: ["neutral", "happy", "sad", "surprise", "fear", "angry",
+                                                         "disgust", "contempt"])
+    workers: int = 2  # processes
+
+
+@dataclass
 class Config:
     profile: str = "smoke"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -46,3 +46,22 @@ write_notebook(
         'from IPython.display import Image\n\nImage(os.path.join(out_dir, "mouth_energy.png"))',
     ],
 )
+
+
+write_notebook(
+    "notebooks/01_preprocess.ipynb",
+    "# 01 preprocess: faces, landmarks, head pose, normalized space, eyes, MFCCs\n\n"
+    "Runs `spacex.preprocess` over the profile's corpus into the store (`build/preprocess`: arrays per clip, "
+    "manifest, skip report). Finished clips are not redone. For larger corpora run shards from the shell "
+    "(`spacex preprocess --shard i/n`) and this notebook only indexes and reports.\n"
+    "Outputs: `reports/preprocess/summary.json` (DVC metrics), `skipped.csv`, `landmarks_pose.png`.",
+    'profile = "smoke"  # params.yaml profile\nout_dir = "reports/preprocess"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.preprocess import report, run\n\n"
+        "os.chdir(config.repo_root())  # paths below are relative to the repository\n"
+        "cfg = config.load(profile)\nprint(cfg.dumps())",
+        "summary = run.run(cfg)\nsummary",
+        "report.write_report(summary, cfg.corpus.root, cfg.preprocess.out, out_dir)",
+        'from IPython.display import Image\n\nImage(os.path.join(out_dir, "landmarks_pose.png"))',
+    ],
+)

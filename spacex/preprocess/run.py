@@ -1,0 +1,196 @@
+"""Preprocess a corpus into the store (see `store.py`): one clip at a time, in parallel, shardable.
+
+    spacex preprocess                          # the profile's corpus -> build/preprocess
+    spacex preprocess --shard 3/64 --workers 8 # one of 64 shards (any scheduler can fan these out)
+    spacex preprocess --index                  # rebuild manifest.json / skipped.csv after the shards
+
+Per clip: decode (truncated or unreadable files are skipped), audio (mono, resampled; silent, too short or
+length-mismatched audio is skipped), MTCNN face track and crop box (no face / tiny face / several faces are
+skipped), 68 3D landmarks from the configured backend, head pose and the normalized space, eye openness and
+blinks, MFCCs per frame, the emotion vector. Clips with SynthTalk ground truth also get the backend's NME.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from spacex import landmarks as lm
+from spacex import media
+from spacex.config import Config, PreprocessConfig
+from spacex.corpus import clip as clipfmt
+from spacex.preprocess import audio as audiofeat
+from spacex.preprocess import emotion as emo
+from spacex.preprocess import eyes, pose, store
+from spacex.preprocess.backends import ClipInput, make_backend
+from spacex.preprocess.detect import SkipClip, track_face
+
+_BACKEND = None  # one per process
+
+
+def _backend(name: str):
+    global _BACKEND
+    if _BACKEND is None or _BACKEND.name != name:
+        _BACKEND = make_backend(name)
+    return _BACKEND
+
+
+def nme(pred: np.ndarray, ref: np.ndarray, points=slice(None)) -> float:
+    """Mean 2D point error over frames, normalized by the reference inter-ocular (outer corners) distance."""
+    iod = np.linalg.norm(ref[:, 36, :2] - ref[:, 45, :2], axis=-1)  # (T,)
+    err = np.linalg.norm(pred[:, points, :2] - ref[:, points, :2], axis=-1)  # (T, P)
+    return float((err / iod[:, None]).mean())
+
+
+def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str, np.ndarray], dict]:
+    """Arrays and metadata for one clip. Raises SkipClip (or MediaError / AudioError) with the reason."""
+    cid = row["clip_id"]
+    video = clipfmt.clip_paths(root, cid)["video"]
+    timings = {}
+    t0 = time.perf_counter()
+    info = media.probe(video)  # decodes everything: truncated files fail here
+    if not info.has_audio:
+        raise SkipClip("no audio stream")
+    frames, fps = media.read_frames(video)
+    T = len(frames)
+    audio, sr = media.read_audio(video, cfg.sample_rate)
+    audiofeat.check_audio(audio, sr, min_seconds=1.0 / fps)
+    gap = len(audio) / sr - T / fps
+    if abs(gap) > 2.0 / fps:
+        raise SkipClip(f"audio and video lengths differ by {gap:+.3f}s")
+    n_samples = int(round(T * sr / fps))
+    audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
+    timings["decode"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    track = track_face(frames, every=cfg.detect_every, min_face=cfg.min_face,
+                       second_face_ratio=cfg.second_face_ratio, margin=cfg.crop_margin)
+    timings["detect"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lms = _backend(cfg.backend)(ClipInput(cid, root, frames, track))  # (T, 68, 3)
+    timings["landmarks"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    fit = pose.fit_pose(lms, smoothing=cfg.pose_smoothing)
+    norm = pose.normalize(lms, fit)
+    ear = eyes.openness(norm)
+    blink, blink_events = eyes.detect_blinks(ear, fps, cfg.blink_ratio)
+    mfcc = audiofeat.mfcc_per_frame(audio, sr, fps, T, cfg.n_mfcc, cfg.n_fft, cfg.n_mels)
+    meta_in = clipfmt.read_meta(root, cid)
+    emotion, labeled = emo.vector(meta_in.emotion, meta_in.intensity, cfg.emotions)
+    timings["features"] = time.perf_counter() - t0
+
+    arrays = {
+        "landmarks": lms.astype(np.float32), "landmarks_norm": norm.astype(np.float32),
+        "rotation": fit.rotation.astype(np.float32), "translation": fit.translation.astype(np.float32),
+        "scale": fit.scale.astype(np.float32), "crop_box": track.box.astype(np.float32),
+        "eye_openness": ear.astype(np.float32), "blink": blink.astype(np.uint8), "mfcc": mfcc,
+        "audio": (np.clip(audio, -1, 1) * 32767).astype(np.int16), "emotion": emotion,
+    }
+    meta = {
+        "clip_id": cid, "split": row["split"], "n_frames": T, "fps": fps, "sample_rate": sr,
+        "backend": cfg.backend, "emotion_label": meta_in.emotion, "intensity": meta_in.intensity,
+        "emotion_labeled": labeled, "speaker": meta_in.speaker, "identity": meta_in.identity,
+        "blinks": [[round(a, 3), round(b, 3)] for a, b in blink_events], "face_size": track.face_size,
+        "shapes": {k: list(v.shape) for k, v in arrays.items()}, "timings": timings,
+    }
+    gt_path = clipfmt.clip_paths(root, cid)["gt"]
+    if gt_path.exists():
+        gt = clipfmt.read_groundtruth(root, cid)["landmarks"].astype(np.float64)
+        meta["nme"] = nme(lms, gt)
+        meta["nme_mouth"] = nme(lms, gt, lm.MOUTH)
+        gt_rot = clipfmt.read_groundtruth(root, cid)["rotation"]
+        meta["pose_error_deg"] = np.abs(fit.rotation - gt_rot).mean(0).round(3).tolist()  # yaw, pitch, roll
+    return arrays, meta
+
+
+def _init_worker() -> None:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    torch.set_num_threads(1)
+
+
+def _job(args) -> tuple[str, str | None, dict | None]:
+    cfg, root, out, row, chash = args
+    try:
+        arrays, meta = process_clip(cfg, root, row)
+    except (SkipClip, media.MediaError, audiofeat.AudioError) as e:
+        store.write_skip(out, row["clip_id"], str(e), chash)
+        return row["clip_id"], str(e), None
+    meta["config_hash"] = chash
+    store.write_clip(out, row["clip_id"], arrays, meta)
+    return row["clip_id"], None, meta
+
+
+def run_info(cfg: Config) -> dict:
+    """What identifies a store: the preprocessing settings and the corpus it reads (workers excluded)."""
+    settings = {k: v for k, v in asdict(cfg.preprocess).items() if k not in ("workers", "out")}
+    settings["corpus_root"] = cfg.corpus.root
+    return {"config_hash": store.config_hash(settings), "settings": settings, "versions": _versions()}
+
+
+def run(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None, progress: bool = True) -> dict:
+    """Preprocess this shard's clips that are not done yet; then rebuild the store's index."""
+    pcfg = cfg.preprocess
+    root, out = Path(cfg.corpus.root), Path(pcfg.out)
+    i, n = shard
+    if not 0 <= i < n:
+        raise ValueError(f"shard {i}/{n}: need 0 <= i < n")
+    info = run_info(cfg)
+    chash = info["config_hash"]
+    rows = clipfmt.read_manifest(root)[i::n]
+    todo = [r for r in rows if store.status(out, r["clip_id"], chash) is None]
+    (out / "clips").mkdir(parents=True, exist_ok=True)
+    if todo:
+        _backend(pcfg.backend) if (workers or pcfg.workers) <= 1 else make_backend(pcfg.backend)  # fail fast
+    jobs = [(pcfg, root, out, r, chash) for r in todo]
+    workers = workers or pcfg.workers
+    t0 = time.time()
+    if workers > 1 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+            results = list(tqdm(pool.map(_job, jobs), total=len(jobs), disable=not progress, desc="preprocess"))
+    else:
+        results = [_job(j) for j in tqdm(jobs, disable=not progress, desc="preprocess")]
+    wall = time.time() - t0
+    manifest = store.index(out, {**info, "fps": None})
+    done = [store.read_meta(out, c["clip_id"]) for c in manifest["clips"]]
+    new_frames = sum(m["n_frames"] for _, _, m in results if m is not None)
+    summary = {
+        "backend": pcfg.backend,
+        "clips": len(manifest["clips"]),
+        "skipped": manifest["skipped"],
+        "processed_now": len(jobs),
+        "frames": int(sum(m["n_frames"] for m in done)),
+        "frames_per_s_wall": round(new_frames / wall, 1) if new_frames else None,
+        "workers": workers,
+    }
+    with_gt = [m for m in done if "nme" in m]
+    if with_gt:
+        summary["nme"] = round(float(np.mean([m["nme"] for m in with_gt])), 4)
+        summary["nme_mouth"] = round(float(np.mean([m["nme_mouth"] for m in with_gt])), 4)
+        summary["pose_error_deg"] = dict(zip(["yaw", "pitch", "roll"],
+                                             np.mean([m["pose_error_deg"] for m in with_gt], 0).round(2).tolist()))
+    fps_values = {m["fps"] for m in done}
+    manifest["fps"] = fps_values.pop() if len(fps_values) == 1 else sorted(fps_values)
+    store._atomic_json(out / "manifest.json", manifest)
+    return summary
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    out = {}
+    for pkg in ("spacex-kit", "numpy", "librosa", "facenet-pytorch", "dlib-bin", "face-alignment", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except Exception:  # noqa: BLE001 (a missing optional package is just not listed)
+            pass
+    return out

@@ -1,0 +1,125 @@
+"""The preprocessed store: training-ready arrays per clip, a manifest, a skip report.
+
+    <store>/
+      manifest.json                 config, versions, backend, fps, and each finished clip with its shapes
+      skipped.csv                   clip_id, reason
+      clips/<clip_id>.npz           arrays (STORE_ARRAYS)
+      clips/<clip_id>.json          per-clip metadata; written last, so its presence means "finished"
+      clips/<clip_id>.skip.json     why the clip was skipped
+
+Every file is written to a temporary name and renamed, so a killed run never leaves a half-written clip
+that looks finished. A clip counts as done only when its .json names the same config hash as the run, which
+makes re-runs idempotent and lets shards (`--shard i/n`) write into one store without coordination;
+`index` rebuilds the manifest and skip report from what is on disk.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+STORE_ARRAYS = {
+    "landmarks": "(T, 68, 3) float32 image-space 3D landmarks, pixels (x right, y down, z away)",
+    "landmarks_norm": "(T, 68, 3) float32 normalized landmarks (frontal, ears 1 apart, origin between them)",
+    "rotation": "(T, 3) float32 head pose [yaw, pitch, roll], degrees",
+    "translation": "(T, 3) float32 image position of the normalized origin, pixels",
+    "scale": "(T,) float32 pixels per normalized unit",
+    "crop_box": "(4,) float32 the clip's stable square face crop x0, y0, x1, y1 (may exceed the frame)",
+    "eye_openness": "(T, 2) float32 eye aspect ratio [subject's right, left], normalized space",
+    "blink": "(T,) uint8 1 on frames inside a detected blink",
+    "mfcc": "(T, n_mfcc) float32 MFCCs, one row per video frame",
+    "audio": "(S,) int16 mono PCM at the store's sample rate, exactly T / fps seconds",
+    "emotion": "(E,) float32 emotion intensities over the store's vocabulary",
+}
+
+
+def config_hash(cfg: dict) -> str:
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def paths(store: Path, clip_id: str) -> dict[str, Path]:
+    base = Path(store) / "clips" / clip_id
+    return {"npz": base.with_suffix(".npz"), "meta": base.with_suffix(".json"),
+            "skip": base.with_name(clip_id + ".skip.json")}
+
+
+def _atomic_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float))
+    os.replace(tmp, path)
+
+
+def status(store: Path, clip_id: str, chash: str) -> str | None:
+    """'done', 'skipped' (for this config) or None (to do)."""
+    p = paths(store, clip_id)
+    for key, state in (("meta", "done"), ("skip", "skipped")):
+        if p[key].exists():
+            try:
+                if json.loads(p[key].read_text()).get("config_hash") == chash:
+                    return state
+            except json.JSONDecodeError:
+                pass
+    return None
+
+
+def write_clip(store: Path, clip_id: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    unknown = set(arrays) - set(STORE_ARRAYS)
+    if unknown:
+        raise KeyError(f"unknown store arrays {sorted(unknown)}")
+    p = paths(store, clip_id)
+    p["npz"].parent.mkdir(parents=True, exist_ok=True)
+    p["skip"].unlink(missing_ok=True)
+    tmp = p["npz"].with_name(f".{clip_id}.partial.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, p["npz"])
+    _atomic_json(p["meta"], meta)  # last: marks the clip finished
+
+
+def write_skip(store: Path, clip_id: str, reason: str, chash: str) -> None:
+    p = paths(store, clip_id)
+    p["skip"].parent.mkdir(parents=True, exist_ok=True)
+    _atomic_json(p["skip"], {"clip_id": clip_id, "reason": reason, "config_hash": chash})
+
+
+def read_clip(store: Path, clip_id: str) -> dict[str, np.ndarray]:
+    with np.load(paths(store, clip_id)["npz"], allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def read_meta(store: Path, clip_id: str) -> dict:
+    return json.loads(paths(store, clip_id)["meta"].read_text())
+
+
+def index(store: Path, info: dict) -> dict:
+    """Rebuild manifest.json and skipped.csv from the clips on disk for config hash info['config_hash']."""
+    store = Path(store)
+    chash = info["config_hash"]
+    clips, skipped = [], []
+    for p in sorted((store / "clips").glob("*.json")):
+        d = json.loads(p.read_text())
+        if d.get("config_hash") != chash:
+            continue
+        if p.name.endswith(".skip.json"):
+            skipped.append((d["clip_id"], d["reason"]))
+        else:
+            clips.append({k: d[k] for k in ("clip_id", "split", "n_frames", "shapes")})
+    manifest = {**info, "arrays": STORE_ARRAYS, "clips": clips, "skipped": len(skipped)}
+    _atomic_json(store / "manifest.json", manifest)
+    tmp = store / ".skipped.csv.partial"
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["clip_id", "reason"])
+        w.writerows(skipped)
+    os.replace(tmp, store / "skipped.csv")
+    return manifest
+
+
+def read_manifest(store: Path) -> dict:
+    p = Path(store) / "manifest.json"
+    if not p.exists():
+        raise FileNotFoundError(f"{p} not found: run `spacex preprocess` (or `dvc repro preprocess`) first")
+    return json.loads(p.read_text())
