@@ -35,3 +35,35 @@ def tiny_corpus_again(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthtalk_again")
     generate(replace(TINY, workers=1), root, progress=False)
     return root
+
+
+SMALL = SynthConfig(seed=3, resolution=128, identities=2, test_identities=1, clips_train=2, clips_val=0,
+                    clips_test=1, workers=2)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """3 SynthTalk clips at 128 px: faces large enough for the real detectors."""
+    from spacex.corpus.synth.generate import generate
+
+    root = tmp_path_factory.mktemp("synthtalk128")
+    generate(SMALL, root, progress=False)
+    return root
+
+
+def preprocess_config(root: Path, out: Path, **kw):
+    from spacex import config
+
+    overrides = {"corpus.root": str(root), "preprocess.out": str(out), "preprocess.workers": 1}
+    overrides.update({f"preprocess.{k}": v for k, v in kw.items()})
+    return config.load("smoke", overrides=overrides)
+
+
+@pytest.fixture(scope="session")
+def small_store(small_corpus, tmp_path_factory) -> tuple[Path, dict]:
+    """The small corpus preprocessed with the dlib backend; returns (store, summary)."""
+    from spacex.preprocess import run
+
+    out = tmp_path_factory.mktemp("store")
+    summary = run.run(preprocess_config(small_corpus, out), progress=False)
+    return out, summary
