@@ -67,10 +67,41 @@ class PreprocessConfig:
 
 
 @dataclass
+class TrainConfig:
+    """The training loop's settings (spacex.train.trainer), one per stage."""
+
+    steps: int = 1000
+    batch_size: int = 16  # global batch, split across DDP ranks
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0  # max gradient norm (0 = off)
+    log_every: int = 50
+    eval_every: int = 250
+    ckpt_every: int = 250
+    seed: int = 0
+    amp: bool = True  # mixed precision (bf16), used on CUDA only
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class S2LConfig:
+    """Speech2Landmarks stage (`spacex train s2l`)."""
+
+    out: str = "build/train/s2l"  # run folder: checkpoints, logs
+    space: str = "normalized"  # normalized | raw: the paper's ablation (raw = crop-relative image landmarks)
+    window: int = 48  # frames per training sequence
+    mouth_y_weight: float = 3.0  # extra L1 weight on the vertical coordinate of mouth points
+    augment_copies: int = 1  # augmented (pitch, EQ, loudness) MFCC variants precomputed per training clip
+    model: dict = field(default_factory=dict)  # Speech2Landmarks arguments (spacex.models.s2l.S2LArgs)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
 class Config:
     profile: str = "smoke"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    s2l: S2LConfig = field(default_factory=S2LConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

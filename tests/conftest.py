@@ -37,13 +37,13 @@ def tiny_corpus_again(tmp_path_factory) -> Path:
     return root
 
 
-SMALL = SynthConfig(seed=3, resolution=128, identities=2, test_identities=1, clips_train=2, clips_val=0,
+SMALL = SynthConfig(seed=3, resolution=128, identities=2, test_identities=1, clips_train=3, clips_val=1,
                     clips_test=1, workers=2)
 
 
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> Path:
-    """3 SynthTalk clips at 128 px: faces large enough for the real detectors."""
+    """5 SynthTalk clips (3 train, 1 val, 1 test) at 128 px: faces large enough for the real detectors."""
     from spacex.corpus.synth.generate import generate
 
     root = tmp_path_factory.mktemp("synthtalk128")
@@ -67,3 +67,16 @@ def small_store(small_corpus, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("store")
     summary = run.run(preprocess_config(small_corpus, out), progress=False)
     return out, summary
+
+
+@pytest.fixture(scope="session")
+def train_store(tmp_path_factory) -> Path:
+    """A corpus large enough to learn from (16 train, 4 val clips at 128 px), preprocessed with dlib."""
+    from spacex.corpus.synth.generate import generate
+    from spacex.preprocess import run
+
+    root = tmp_path_factory.mktemp("synthtalk_train")
+    generate(replace(SMALL, seed=11, identities=3, clips_train=16, clips_val=4, clips_test=0), root, progress=False)
+    out = tmp_path_factory.mktemp("train_store")
+    run.run(preprocess_config(root, out, workers=2), progress=False)
+    return out

@@ -51,7 +51,7 @@ def test_known_yaw_is_recovered(small_corpus, yaw):
 
 def test_dlib_backend_accuracy_on_synthtalk(small_store):
     out, summary = small_store
-    assert summary["clips"] == 3 and summary["skipped"] == 0
+    assert summary["clips"] == 5 and summary["skipped"] == 0
     assert summary["nme"] < 0.05  # inter-ocular normalized; measured 0.026 on the default corpus
     assert summary["nme_mouth"] < 0.07
     assert summary["pose_error_deg"]["yaw"] < 4.0 and summary["pose_error_deg"]["roll"] < 2.0
@@ -110,7 +110,7 @@ def test_bad_clips_are_skipped_with_reasons(small_corpus, tmp_path):
     clipfmt.write_manifest(root, metas)
 
     summary = run.run(preprocess_config(root, tmp_path / "store"), progress=False)
-    assert summary["clips"] == 3 and summary["skipped"] == 4
+    assert summary["clips"] == 5 and summary["skipped"] == 4
     with open(tmp_path / "store" / "skipped.csv", newline="") as f:
         reasons = {r["clip_id"]: r["reason"] for r in csv.DictReader(f)}
     assert reasons["noface"].startswith("no face")
@@ -127,7 +127,7 @@ def test_reruns_are_idempotent_and_partial_clips_are_redone(small_corpus, small_
     victim = store.read_manifest(out)["clips"][0]["clip_id"]
     store.paths(out, victim)["meta"].unlink()  # as if killed after the arrays, before the marker
     again = run.run(cfg, progress=False)
-    assert again["processed_now"] == 1 and again["clips"] == 3
+    assert again["processed_now"] == 1 and again["clips"] == 5
 
 
 def test_shards_fill_one_store(small_corpus, small_store, tmp_path):
@@ -136,7 +136,7 @@ def test_shards_fill_one_store(small_corpus, small_store, tmp_path):
     for i in range(2):
         run.run(cfg, shard=(i, 2), progress=False)
     manifest = store.index(out, run.run_info(cfg))
-    assert len(manifest["clips"]) == 3
+    assert len(manifest["clips"]) == 5
     for c in manifest["clips"]:
         a, b = store.read_clip(out, c["clip_id"]), store.read_clip(small_store[0], c["clip_id"])
         for k in a:

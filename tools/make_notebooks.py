@@ -65,3 +65,22 @@ write_notebook(
         'from IPython.display import Image\n\nImage(os.path.join(out_dir, "landmarks_pose.png"))',
     ],
 )
+
+
+write_notebook(
+    "notebooks/20_train_s2l.ipynb",
+    "# 20 train Speech2Landmarks\n\n"
+    "Trains S2L (audio MFCCs + the photo's normalized landmarks + FiLM(emotion) -> LSTM -> per-frame landmarks) "
+    "on the preprocessed store, in this kernel on one device. For several GPUs run the same stage under torchrun "
+    "(a Jupyter kernel cannot): `torchrun --nproc_per_node 8 -m spacex.train s2l --profile paper --report reports/train_s2l`.\n"
+    "Outputs: `build/train/s2l` (checkpoint, log, stats), `reports/train_s2l/metrics.json` (DVC metrics: validation "
+    "against the 'repeat the source landmarks' baseline), `curve.csv`.",
+    'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_s2l"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.train import s2l\n\n"
+        "os.chdir(config.repo_root())  # paths below are relative to the repository\n"
+        "cfg = config.load(profile)\nprint(cfg.dumps())",
+        "metrics = s2l.main(cfg, report_dir=report_dir)\nmetrics",
+        'assert metrics["mouth_lmd"] < metrics["baseline_mouth_lmd"], "S2L did not beat repeating the source landmarks"',
+    ],
+)

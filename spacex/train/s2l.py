@@ -1,0 +1,176 @@
+"""Train Speech2Landmarks on the preprocessed store.
+
+    python -m spacex.train s2l [--profile smoke]
+    torchrun --nproc_per_node 8 -m spacex.train s2l --profile paper
+
+Samples: a random window of a training clip; the "photo" is a random frame of the same clip (at inference
+it is the portrait); the target is every frame's landmarks in the normalized space (or, for the paper's
+ablation, crop-relative image landmarks: `s2l.space: raw`). Loss: L1 with extra weight on the vertical
+coordinate of the mouth points. Validation: whole val clips from their first frame, mouth and face landmark
+distance (LMD, in units of the ear-to-ear distance) against the trivial baseline "repeat the source
+landmarks", and the correlation of predicted with true mouth opening.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spacex import landmarks as lm
+from spacex.config import Config
+from spacex.models.s2l import S2LArgs, Speech2Landmarks
+from spacex.preprocess import audio as audiofeat
+from spacex.preprocess import store
+from spacex.train.trainer import Task, train
+
+
+def target_landmarks(arr: dict, space: str) -> np.ndarray:
+    """(T, 68, 3) in the space S2L learns: normalized, or crop-relative image coordinates (ablation)."""
+    if space == "normalized":
+        return arr["landmarks_norm"].astype(np.float32)
+    if space == "raw":
+        x0, y0, x1, y1 = arr["crop_box"]
+        side = max(x1 - x0, 1e-6)
+        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, 0.0], np.float32)
+        return ((arr["landmarks"] - centre) / side).astype(np.float32)
+    raise ValueError(f"unknown landmark space {space!r} (normalized | raw)")
+
+
+class S2LData:
+    """All clips of one split in memory: MFCC variants (V, T, 40), landmarks (T, 68, 3), emotion (E,)."""
+
+    def __init__(self, store_dir: str | Path, split: str, space: str, augment_copies: int = 0, seed: int = 0):
+        self.clips = []
+        manifest = store.read_manifest(store_dir)
+        sr = manifest["settings"]["sample_rate"]
+        aug = audiofeat.default_augmentation()
+        for k, c in enumerate(manifest["clips"]):
+            if c["split"] != split:
+                continue
+            arr = store.read_clip(store_dir, c["clip_id"])
+            meta = store.read_meta(store_dir, c["clip_id"])
+            variants = [arr["mfcc"]]
+            rng = np.random.default_rng([seed, k])
+            for _ in range(augment_copies):
+                audio = arr["audio"].astype(np.float32) / 32767
+                variants.append(audiofeat.mfcc_per_frame(aug(audio, sr, rng), sr, meta["fps"], len(arr["mfcc"]),
+                                                         n_mfcc=arr["mfcc"].shape[1]))
+            self.clips.append({"clip_id": c["clip_id"], "mfcc": np.stack(variants).astype(np.float32),
+                               "landmarks": target_landmarks(arr, space), "emotion": arr["emotion"]})
+        if not self.clips:
+            raise ValueError(f"no {split} clips in {store_dir}")
+
+    def mfcc_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        allm = np.concatenate([c["mfcc"][0] for c in self.clips])
+        return allm.mean(0), allm.std(0) + 1e-5
+
+
+class S2LTask(Task):
+    name = "s2l"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg.s2l
+        self.train_data = S2LData(cfg.preprocess.out, "train", self.cfg.space, self.cfg.augment_copies,
+                                  self.cfg.train.seed)
+        self.val_data = S2LData(cfg.preprocess.out, "val", self.cfg.space)
+        self.mean, self.std = self.train_data.mfcc_stats()
+        c0 = self.train_data.clips[0]
+        self.args = S2LArgs(**{"n_mfcc": c0["mfcc"].shape[-1], "n_emotions": len(c0["emotion"]), **self.cfg.model})
+        w = np.ones((68, 3), np.float32)
+        w[lm.MOUTH, 1] = self.cfg.mouth_y_weight
+        self.weight = torch.from_numpy(w / w.mean())
+
+    def model_args(self) -> dict:
+        return self.args.to_dict()
+
+    def build_model(self, **model_args) -> Speech2Landmarks:
+        model = Speech2Landmarks(**model_args)
+        model.mfcc_mean.copy_(torch.from_numpy(self.mean))
+        model.mfcc_std.copy_(torch.from_numpy(self.std))
+        return model
+
+    def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict:
+        B, W = self.cfg.train.batch_size, self.cfg.window
+        clips = self.train_data.clips
+        pick = torch.randint(len(clips), (B,), generator=generator).tolist()
+        u = torch.rand(B, 3, generator=generator).numpy()  # window start, source frame, variant
+        mf, tg, src, emo, mask = [], [], [], [], []
+        for b in range(rank, B, world):
+            c = clips[pick[b]]
+            T = len(c["landmarks"])
+            s = int(u[b, 0] * max(T - W, 0) + 0.5) if T > W else 0
+            idx = np.minimum(np.arange(s, s + W), T - 1)  # short clips repeat their last frame (masked)
+            v = int(u[b, 2] * len(c["mfcc"])) % len(c["mfcc"])
+            mf.append(c["mfcc"][v][idx])
+            tg.append(c["landmarks"][idx])
+            src.append(c["landmarks"][int(u[b, 1] * T) % T])
+            emo.append(c["emotion"])
+            mask.append((np.arange(s, s + W) < T).astype(np.float32))
+        return {"mfcc": torch.from_numpy(np.stack(mf)), "target": torch.from_numpy(np.stack(tg)),
+                "source": torch.from_numpy(np.stack(src)), "emotion": torch.from_numpy(np.stack(emo)),
+                "mask": torch.from_numpy(np.stack(mask))}
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, dict]:
+        pred, _ = model(batch["mfcc"], batch["source"], batch["emotion"])  # (B, W, 68, 3)
+        err = (pred - batch["target"]).abs() * self.weight.to(pred.device)  # (B, W, 68, 3)
+        mask = batch["mask"][:, :, None, None]
+        loss = (err * mask).sum() / (mask.sum() * 68 * 3)
+        mouth = ((pred - batch["target"])[..., lm.MOUTH, :2].norm(dim=-1) * batch["mask"][..., None]).sum()
+        return loss, {"mouth_lmd": float(mouth.detach() / (batch["mask"].sum() * len(lm.MOUTH)))}
+
+    def validate(self, model, device) -> dict:
+        return evaluate(model, self.val_data, device)
+
+
+def evaluate(model: Speech2Landmarks, data: S2LData, device) -> dict:
+    """LMD (2D, units of ear distance) of the model and of 'repeat the source landmarks' on whole clips."""
+    sums = {k: 0.0 for k in ("mouth_lmd", "face_lmd", "baseline_mouth_lmd", "baseline_face_lmd")}
+    frames, corrs = 0, []
+    for c in data.clips:
+        target = torch.from_numpy(c["landmarks"]).to(device)  # (T, 68, 3)
+        source = target[:1]  # the first frame plays the photo
+        pred, _ = model(torch.from_numpy(c["mfcc"][0][None]).to(device), source,
+                        torch.from_numpy(c["emotion"][None]).to(device))
+        pred = pred[0].float()
+        for name, p in (("", pred), ("baseline_", source.expand_as(target))):
+            d = (p - target)[..., :2].norm(dim=-1)  # (T, 68)
+            sums[f"{name}mouth_lmd"] += float(d[:, lm.MOUTH].mean(1).sum())
+            sums[f"{name}face_lmd"] += float(d.mean(1).sum())
+        frames += len(target)
+        po, to = lm.mouth_opening(pred.cpu().numpy()), lm.mouth_opening(target.cpu().numpy())
+        if po.std() > 1e-8 and to.std() > 1e-8:
+            corrs.append(float(np.corrcoef(po, to)[0, 1]))
+    out = {k: v / frames for k, v in sums.items()}
+    out["mouth_open_corr"] = float(np.mean(corrs)) if corrs else 0.0
+    return out
+
+
+def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
+    task = S2LTask(cfg)
+    run_config = {"profile": cfg.profile, "s2l": asdict(cfg.s2l), "store": cfg.preprocess.out}
+    print(json.dumps(run_config, indent=1), flush=True)
+    metrics = train(task, cfg.s2l.train, cfg.s2l.out, run_config, stop_after=stop_after)
+    if report_dir and metrics:
+        write_report(metrics, cfg.s2l.out, report_dir)
+    return metrics
+
+
+def write_report(metrics: dict, run_dir: str | Path, report_dir: str | Path) -> None:
+    """DVC metrics (final validation vs the baseline) and the learning curve as a CSV plot."""
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    m = {k: round(v, 5) for k, v in metrics.items()}
+    m["mouth_lmd_vs_baseline"] = round(metrics["mouth_lmd"] / metrics["baseline_mouth_lmd"], 4)
+    (out / "metrics.json").write_text(json.dumps(m, indent=1))
+    rows = [json.loads(ln) for ln in (Path(run_dir) / "stats.jsonl").read_text().splitlines() if ln]
+    with open(out / "curve.csv", "w") as f:
+        f.write("step,train_loss,val_mouth_lmd,baseline_mouth_lmd\n")
+        last_val = {}
+        for r in rows:
+            last_val.update({k: v for k, v in r.items() if k.startswith("val/")})
+            if "train/loss" in r:
+                f.write(f"{r['step']},{r['train/loss']:.6f},{last_val.get('val/mouth_lmd', '')},"
+                        f"{last_val.get('val/baseline_mouth_lmd', '')}\n")

@@ -1,0 +1,200 @@
+"""One training loop for every stage: DDP under torchrun, AMP on GPU, atomic checkpoints, exact resume.
+
+    python -m spacex.train s2l                                   # one process (CPU or one GPU)
+    torchrun --nproc_per_node 8 -m spacex.train s2l --profile paper   # DistributedDataParallel
+
+A stage is a `Task` (see below): it builds its model from `model_args`, produces the batch of a given step,
+computes the loss and validates. The loop owns the rest. Batches are a pure function of (seed, step): the
+global batch of step s is drawn from a generator seeded with (seed, s) and rank r of W takes items r::W.
+Hence (1) a resumed run replays exactly the steps it lost, and (2) W processes with DDP's gradient averaging
+compute the same update as one process on the whole global batch.
+
+Run folder (`out`): config.json (resolved), log.txt (human), stats.jsonl (one JSON line per log/eval),
+last.pt (checkpoint, every `ckpt_every` steps and at the end), metrics.json (final validation).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from spacex.config import TrainConfig
+from spacex.train import checkpoint
+
+
+class Task:
+    """What a stage provides to the loop."""
+
+    name = "task"
+
+    def model_args(self) -> dict:  # JSON-like; stored in checkpoints
+        raise NotImplementedError
+
+    def build_model(self, **model_args) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def _dist_env() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank)
+
+
+class _Logger:
+    """Human log + JSON-lines stats + optional wandb, on rank 0 only."""
+
+    def __init__(self, out: Path, enabled: bool, run_config: dict, resume_step: int, stage: str):
+        self.enabled = enabled
+        self.out = out
+        self.wandb = None
+        if not enabled:
+            return
+        stats = out / "stats.jsonl"
+        if stats.exists():  # drop what the resumed steps will write again
+            keep = [ln for ln in stats.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
+            stats.write_text("".join(k + "\n" for k in keep))
+        if os.environ.get("WANDB_MODE", "offline") != "disabled":
+            import wandb
+
+            self.wandb = wandb.init(project="spacex", name=f"{stage}-{run_config.get('profile', '')}",
+                                    group=stage, dir=str(out), config=run_config,
+                                    mode=os.environ.get("WANDB_MODE", "offline"), reinit="finish_previous")
+
+    def log(self, step: int, values: dict, text: str | None = None) -> None:
+        if not self.enabled:
+            return
+        with open(self.out / "stats.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if text:
+            line = f"[{time.strftime('%H:%M:%S')}] step {step}: {text}"
+            print(line, flush=True)
+            with open(self.out / "log.txt", "a") as f:
+                f.write(line + "\n")
+        if self.wandb is not None:
+            self.wandb.log(values, step=step)
+
+    def close(self) -> None:
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resume: bool = True,
+          stop_after: int | None = None) -> dict:
+    """Train `task` to cfg.steps (resuming from out/last.pt); returns the final validation metrics.
+
+    `stop_after` ends the run early after that many steps of this call (for tests and time slicing).
+    """
+    out = Path(out)
+    rank, world, local_rank = _dist_env()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
+    device = _device(cfg, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model_args = task.model_args()
+    model = task.build_model(**model_args).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    start = 0
+    last = checkpoint.latest(out)
+    if resume and last is not None:
+        ckpt = checkpoint.load(last, map_location=device)
+        if ckpt["model_args"] != model_args:
+            raise checkpoint.CheckpointError(f"{last} was trained with other model arguments: "
+                                             f"{ckpt['model_args']} vs {model_args}; use another output folder")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        start = int(ckpt["step"])
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps({"model_args": model_args, **run_config}, indent=1, default=str))
+    logger = _Logger(out, rank == 0, run_config, start, task.name)
+    if rank == 0:
+        print(f"[{task.name}] {sum(p.numel() for p in model.parameters()):,} parameters, device {device}, "
+              f"world {world}, AMP {use_amp}, steps {start} -> {cfg.steps}" + (" (resumed)" if start else ""),
+              flush=True)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
+
+    def save(step: int) -> None:
+        if rank == 0:
+            checkpoint.save(out / "last.pt", {
+                "stage": task.name, "step": step, "model_args": model_args, "config": run_config,
+                "git_commit": checkpoint.git_commit(), "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()},
+            })
+        if world > 1:
+            dist.barrier()
+
+    metrics: dict = {}
+    t0, done = time.time(), 0
+    step = start
+    for step in range(start, cfg.steps):
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in task.batch(step, rank, world, g).items()}
+        model.train()
+        with autocast:
+            loss, logs = task.loss(net, batch)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip > 0:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        done += 1
+        n = step + 1
+        if n % cfg.log_every == 0 or n == cfg.steps:
+            rate = done / (time.time() - t0)
+            logger.log(n, {"train/loss": float(loss.detach()), **{f"train/{k}": v for k, v in logs.items()},
+                           "train/steps_per_s": rate},
+                       f"loss {float(loss.detach()):.4f} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items()) + f" ({rate:.1f} it/s)")
+        if n % cfg.eval_every == 0 or n == cfg.steps:
+            if rank == 0:
+                model.eval()
+                with torch.no_grad():
+                    metrics = task.validate(model, device)
+                logger.log(n, {f"val/{k}": v for k, v in metrics.items()},
+                           "val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            if world > 1:
+                dist.barrier()
+        if n % cfg.ckpt_every == 0 or n == cfg.steps:
+            save(n)
+        if stop_after is not None and done >= stop_after:
+            break
+    if rank == 0 and metrics:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    logger.close()
+    return metrics
+
+
+def load_model(path: str | Path, build, map_location="cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a trained network from its checkpoint alone: `build(**model_args)` + the weights."""
+    ckpt = checkpoint.load(path, map_location)
+    model = build(**ckpt["model_args"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
