@@ -97,11 +97,24 @@ class S2LConfig:
 
 
 @dataclass
+class PoseGenConfig:
+    """Pose-from-speech stage (`spacex train posegen`)."""
+
+    out: str = "build/train/posegen"
+    window: int = 90  # frames per training sequence
+    samples: int = 4  # K noise draws per sequence for the best-of-K loss
+    velocity_weight: float = 1.0
+    model: dict = field(default_factory=dict)  # spacex.models.posegen.PoseGenArgs
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
 class Config:
     profile: str = "smoke"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     s2l: S2LConfig = field(default_factory=S2LConfig)
+    posegen: PoseGenConfig = field(default_factory=PoseGenConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

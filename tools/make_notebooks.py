@@ -84,3 +84,19 @@ write_notebook(
         'assert metrics["mouth_lmd"] < metrics["baseline_mouth_lmd"], "S2L did not beat repeating the source landmarks"',
     ],
 )
+
+
+write_notebook(
+    "notebooks/25_train_posegen.ipynb",
+    "# 25 train PoseGen (head pose from speech)\n\n"
+    "Stochastic head-pose sequences from audio (best-of-K training). Multi-GPU: "
+    "`torchrun --nproc_per_node 8 -m spacex.train posegen --profile paper --report reports/train_posegen`.\n"
+    "Outputs: `build/train/posegen`, `reports/train_posegen/metrics.json`.",
+    'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_posegen"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.train import posegen\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.dumps())",
+        "metrics = posegen.main(cfg, report_dir=report_dir)\nmetrics",
+        'assert metrics["motion_ratio_rotation"] > 0.1, "PoseGen samples barely move"',
+    ],
+)

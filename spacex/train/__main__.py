@@ -8,7 +8,7 @@ import sys
 
 from spacex import config
 
-STAGES = {"s2l": "spacex.train.s2l"}
+STAGES = {"s2l": "spacex.train.s2l", "posegen": "spacex.train.posegen"}
 
 
 def main(argv=None) -> int:

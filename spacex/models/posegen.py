@@ -1,0 +1,62 @@
+"""PoseGen: plausible head-pose sequences from speech (stochastic).
+
+    mfcc (B, T, 40) --conv1d--> (B, T, A) --FiLM(emotion)--+
+    noise z (B, Z), one draw per sequence ------------------+--> LSTM --> pose deltas (B, T, 6)
+
+Pose features (relative to the sequence's first frame): yaw, pitch, roll in units of 10 degrees,
+translation x, y in units of the face scale, log scale ratio. Different z give different, equally
+plausible motions for the same audio; training uses a best-of-K loss so the samples spread over the modes
+instead of collapsing to their mean.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from spacex.models.film import FiLM
+
+POSE_DIM = 6
+
+
+@dataclass
+class PoseGenArgs:
+    n_mfcc: int = 40
+    n_emotions: int = 8
+    audio_dim: int = 64
+    noise_dim: int = 16
+    hidden: int = 128
+    layers: int = 2
+    kernel: int = 5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PoseGen(nn.Module):
+    def __init__(self, **kw):
+        super().__init__()
+        a = self.args = PoseGenArgs(**kw)
+        self.register_buffer("mfcc_mean", torch.zeros(a.n_mfcc))
+        self.register_buffer("mfcc_std", torch.ones(a.n_mfcc))
+        self.audio = nn.Sequential(nn.Conv1d(a.n_mfcc, a.audio_dim, a.kernel, padding=a.kernel // 2), nn.LeakyReLU(0.2))
+        self.film = FiLM(a.n_emotions, a.audio_dim)
+        self.noise = nn.Linear(a.noise_dim, a.audio_dim)
+        self.lstm = nn.LSTM(2 * a.audio_dim, a.hidden, a.layers, batch_first=True)
+        self.head = nn.Linear(a.hidden, POSE_DIM)
+
+    def forward(self, mfcc: torch.Tensor, emotion: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """mfcc (B, T, n_mfcc), emotion (B, E), z (B, Z) -> pose deltas (B, T, 6), zero at t = 0."""
+        B, T, _ = mfcc.shape
+        a = self.audio(((mfcc - self.mfcc_mean) / self.mfcc_std).transpose(1, 2)).transpose(1, 2)  # (B, T, A)
+        a = self.film(a, emotion)
+        n = self.noise(z)[:, None].expand(B, T, -1)  # (B, T, A)
+        h, _ = self.lstm(torch.cat([a, n], -1))
+        out = self.head(h)  # (B, T, 6)
+        return out - out[:, :1]  # motion relative to the first frame
+
+    def sample(self, mfcc, emotion, n: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n seeded samples -> (n, B, T, 6)."""
+        z = torch.randn(n, mfcc.shape[0], self.args.noise_dim, generator=generator).to(mfcc.device)
+        return torch.stack([self(mfcc, emotion, z[i]) for i in range(n)])

@@ -1,0 +1,130 @@
+"""Train PoseGen (head pose from speech) on the preprocessed store.
+
+    python -m spacex.train posegen [--profile smoke]
+
+Targets: the store's per-frame pose, relative to the window's first frame (`pose_features`). Loss: best-of-K
+L1 (K noise draws per sequence, only the closest is penalized: samples cover the modes) plus an L1 on
+frame-to-frame velocity of the best sample. Validation on whole val clips: best-of-K and mean-of-K error
+against the trivial baseline "the head does not move", the spread between samples (diversity), and the
+motion ratio: frame-to-frame motion of samples over that of real heads (1 is realistic; a still head is 0).
+Head motion is mostly not determined by the audio, so the L1 errors need not beat the still baseline; the
+motion ratio is what a still head cannot fake.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spacex.config import Config
+from spacex.models.posegen import PoseGen, PoseGenArgs
+from spacex.preprocess import store
+from spacex.train.trainer import Task, train
+
+
+def pose_features(rotation: np.ndarray, translation: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(T, 3) deg, (T, 3) px, (T,) px -> (T, 6) relative to frame 0 (see spacex.models.posegen)."""
+    rot = (rotation - rotation[:1]) / 10.0
+    trans = (translation[:, :2] - translation[:1, :2]) / scale[:1, None]
+    return np.concatenate([rot, trans, np.log(scale / scale[0])[:, None]], 1).astype(np.float32)
+
+
+class PoseData:
+    def __init__(self, store_dir: str | Path, split: str):
+        self.clips = []
+        for c in store.read_manifest(store_dir)["clips"]:
+            if c["split"] == split:
+                a = store.read_clip(store_dir, c["clip_id"])
+                self.clips.append({"mfcc": a["mfcc"], "emotion": a["emotion"],
+                                   "rotation": a["rotation"], "translation": a["translation"], "scale": a["scale"]})
+        if not self.clips:
+            raise ValueError(f"no {split} clips in {store_dir}")
+
+
+class PoseGenTask(Task):
+    name = "posegen"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg.posegen
+        self.train_data = PoseData(cfg.preprocess.out, "train")
+        self.val_data = PoseData(cfg.preprocess.out, "val")
+        allm = np.concatenate([c["mfcc"] for c in self.train_data.clips])
+        self.mean, self.std = allm.mean(0), allm.std(0) + 1e-5
+        c0 = self.train_data.clips[0]
+        self.args = PoseGenArgs(**{"n_mfcc": c0["mfcc"].shape[1], "n_emotions": len(c0["emotion"]), **self.cfg.model})
+
+    def model_args(self) -> dict:
+        return self.args.to_dict()
+
+    def build_model(self, **model_args) -> PoseGen:
+        m = PoseGen(**model_args)
+        m.mfcc_mean.copy_(torch.from_numpy(self.mean))
+        m.mfcc_std.copy_(torch.from_numpy(self.std))
+        return m
+
+    def batch(self, step, rank, world, generator) -> dict:
+        B, W, K = self.cfg.train.batch_size, self.cfg.window, self.cfg.samples
+        clips = self.train_data.clips
+        pick = torch.randint(len(clips), (B,), generator=generator).tolist()
+        u = torch.rand(B, generator=generator).numpy()
+        z = torch.randn(B, K, self.args.noise_dim, generator=generator)
+        mf, tg, emo, zz = [], [], [], []
+        for b in range(rank, B, world):
+            c = clips[pick[b]]
+            T = len(c["mfcc"])
+            s = int(u[b] * max(T - W, 0))
+            idx = np.minimum(np.arange(s, s + W), T - 1)
+            mf.append(c["mfcc"][idx])
+            tg.append(pose_features(c["rotation"][idx], c["translation"][idx], c["scale"][idx]))
+            emo.append(c["emotion"])
+            zz.append(z[b])
+        return {"mfcc": torch.from_numpy(np.stack(mf)), "target": torch.from_numpy(np.stack(tg)),
+                "emotion": torch.from_numpy(np.stack(emo)), "z": torch.stack(zz)}
+
+    def loss(self, model, batch):
+        K = batch["z"].shape[1]
+        preds = torch.stack([model(batch["mfcc"], batch["emotion"], batch["z"][:, k]) for k in range(K)], 1)  # (B, K, W, 6)
+        err = (preds - batch["target"][:, None]).abs().mean((2, 3))  # (B, K)
+        best = err.argmin(1)
+        chosen = preds[torch.arange(len(best)), best]  # (B, W, 6)
+        vel = ((chosen[:, 1:] - chosen[:, :-1]) - (batch["target"][:, 1:] - batch["target"][:, :-1])).abs().mean()
+        loss = err.min(1).values.mean() + self.cfg.velocity_weight * vel
+        return loss, {"best_of_k": float(err.min(1).values.mean().detach()), "mean_of_k": float(err.mean().detach())}
+
+    def validate(self, model, device):
+        g = torch.Generator().manual_seed(1234)
+        best, mean, still, spread, n = 0.0, 0.0, 0.0, 0.0, 0
+        vel_fake, vel_real = [], []
+        for c in self.val_data.clips:
+            target = torch.from_numpy(pose_features(c["rotation"], c["translation"], c["scale"])).to(device)
+            s = model.sample(torch.from_numpy(c["mfcc"][None]).to(device), torch.from_numpy(c["emotion"][None]).to(device),
+                             n=self.cfg.samples, generator=g)[:, 0]  # (K, T, 6)
+            err = (s - target[None]).abs().mean((1, 2))  # (K,)
+            T = len(target)
+            best += float(err.min()) * T
+            mean += float(err.mean()) * T
+            still += float(target.abs().mean()) * T
+            spread += float(s.std(0).mean()) * T
+            n += T
+            vel_fake.append((s[:, 1:] - s[:, :-1]).flatten(0, 1).cpu())
+            vel_real.append((target[1:] - target[:-1]).cpu())
+        # Motion realism: how much the samples move compared with real heads (1 = as much; still head = 0).
+        ratio = torch.cat(vel_fake).std(0) / (torch.cat(vel_real).std(0) + 1e-8)  # (6,)
+        return {"best_of_k_l1": best / n, "mean_of_k_l1": mean / n, "baseline_still_l1": still / n,
+                "sample_spread": spread / n, "motion_ratio_rotation": float(ratio[:3].mean()),
+                "motion_ratio_translation": float(ratio[3:5].mean())}
+
+
+def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
+    task = PoseGenTask(cfg)
+    run_config = {"profile": cfg.profile, "posegen": asdict(cfg.posegen), "store": cfg.preprocess.out}
+    print(json.dumps(run_config, indent=1), flush=True)
+    metrics = train(task, cfg.posegen.train, cfg.posegen.out, run_config, stop_after=stop_after)
+    if report_dir and metrics:
+        out = Path(report_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({k: round(v, 5) for k, v in metrics.items()}, indent=1))
+    return metrics
