@@ -109,12 +109,34 @@ class PoseGenConfig:
 
 
 @dataclass
+class FV2VConfig:
+    """face-vid2vid stage (`spacex train fv2v`)."""
+
+    out: str = "build/train/fv2v"
+    model: dict = field(default_factory=dict)  # spacex.models.fv2v.model.FV2VArgs
+    loss_weights: dict = field(default_factory=dict)  # spacex.models.fv2v.model.FV2VWeights
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class L2LConfig:
+    """Landmarks2Latents stage (`spacex train l2l`)."""
+
+    out: str = "build/train/l2l"
+    window: int = 48
+    model: dict = field(default_factory=dict)  # spacex.models.l2l.L2LArgs (inputs: the ablation switch)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
 class Config:
     profile: str = "smoke"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     s2l: S2LConfig = field(default_factory=S2LConfig)
     posegen: PoseGenConfig = field(default_factory=PoseGenConfig)
+    fv2v: FV2VConfig = field(default_factory=FV2VConfig)
+    l2l: L2LConfig = field(default_factory=L2LConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -100,3 +100,37 @@ write_notebook(
         'assert metrics["motion_ratio_rotation"] > 0.1, "PoseGen samples barely move"',
     ],
 )
+
+
+write_notebook(
+    "notebooks/10_train_fv2v.ipynb",
+    "# 10 train face-vid2vid\n\n"
+    "Self-reenactment training of face-vid2vid (appearance volume, canonical keypoints, head pose + expression, "
+    "motion field with occlusion, generator, multi-scale discriminator), then extraction of every clip's "
+    "keypoints for Landmarks2Latents. Multi-GPU: `torchrun --nproc_per_node 8 -m spacex.train fv2v --profile paper "
+    "--report reports/train_fv2v`.\nOutputs: `build/train/fv2v` (checkpoint, keypoints/), "
+    "`reports/train_fv2v/metrics.json` (reconstruction vs 'copy the source frame').",
+    'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_fv2v"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.train import fv2v\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.dumps())",
+        "metrics = fv2v.main(cfg, report_dir=report_dir)\nmetrics",
+        'assert metrics["l1"] < metrics["baseline_copy_l1"], "face-vid2vid did not beat copying the source frame"',
+    ],
+)
+
+write_notebook(
+    "notebooks/30_train_l2l.ipynb",
+    "# 30 train Landmarks2Latents\n\n"
+    "Maps posed landmark motion + audio + the source keypoints (FiLM on emotion) to face-vid2vid driving keypoints, "
+    "trained on the keypoints extracted by stage `train_fv2v`. The ablation switch is `l2l.model.inputs` "
+    "(`audio+landmarks`, `landmarks`, `audio`): `dvc exp run -S 'profiles.smoke.l2l.model.inputs=landmarks'`.\n"
+    "Outputs: `build/train/l2l`, `reports/train_l2l/metrics.json` (keypoint L1 vs 'source keypoints').",
+    'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_l2l"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.train import l2l\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.dumps())",
+        "metrics = l2l.main(cfg, report_dir=report_dir)\nmetrics",
+        'assert metrics["kp_l1"] < metrics["baseline_source_kp_l1"], "L2L did not beat the source keypoints"',
+    ],
+)

@@ -8,7 +8,8 @@ import sys
 
 from spacex import config
 
-STAGES = {"s2l": "spacex.train.s2l", "posegen": "spacex.train.posegen"}
+STAGES = {"fv2v": "spacex.train.fv2v", "s2l": "spacex.train.s2l", "posegen": "spacex.train.posegen",
+          "l2l": "spacex.train.l2l"}
 
 
 def main(argv=None) -> int:

@@ -22,6 +22,7 @@ import torch
 from spacex.config import Config
 from spacex.models.posegen import PoseGen, PoseGenArgs
 from spacex.preprocess import store
+from spacex.train.sequences import sample_windows
 from spacex.train.trainer import Task, train
 
 
@@ -66,23 +67,18 @@ class PoseGenTask(Task):
         return m
 
     def batch(self, step, rank, world, generator) -> dict:
-        B, W, K = self.cfg.train.batch_size, self.cfg.window, self.cfg.samples
         clips = self.train_data.clips
-        pick = torch.randint(len(clips), (B,), generator=generator).tolist()
-        u = torch.rand(B, generator=generator).numpy()
-        z = torch.randn(B, K, self.args.noise_dim, generator=generator)
-        mf, tg, emo, zz = [], [], [], []
-        for b in range(rank, B, world):
-            c = clips[pick[b]]
-            T = len(c["mfcc"])
-            s = int(u[b] * max(T - W, 0))
-            idx = np.minimum(np.arange(s, s + W), T - 1)
+        items = sample_windows([len(c["mfcc"]) for c in clips], self.cfg.train.batch_size, self.cfg.window,
+                               rank, world, generator)
+        z = torch.randn(self.cfg.train.batch_size, self.cfg.samples, self.args.noise_dim, generator=generator)
+        mf, tg, emo = [], [], []
+        for k, idx, _, _ in items:
+            c = clips[k]
             mf.append(c["mfcc"][idx])
             tg.append(pose_features(c["rotation"][idx], c["translation"][idx], c["scale"][idx]))
             emo.append(c["emotion"])
-            zz.append(z[b])
         return {"mfcc": torch.from_numpy(np.stack(mf)), "target": torch.from_numpy(np.stack(tg)),
-                "emotion": torch.from_numpy(np.stack(emo)), "z": torch.stack(zz)}
+                "emotion": torch.from_numpy(np.stack(emo)), "z": z[rank::world]}
 
     def loss(self, model, batch):
         K = batch["z"].shape[1]

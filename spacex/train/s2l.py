@@ -24,6 +24,7 @@ from spacex.config import Config
 from spacex.models.s2l import S2LArgs, Speech2Landmarks
 from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import store
+from spacex.train.sequences import sample_windows
 from spacex.train.trainer import Task, train
 
 
@@ -93,22 +94,18 @@ class S2LTask(Task):
         return model
 
     def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict:
-        B, W = self.cfg.train.batch_size, self.cfg.window
         clips = self.train_data.clips
-        pick = torch.randint(len(clips), (B,), generator=generator).tolist()
-        u = torch.rand(B, 3, generator=generator).numpy()  # window start, source frame, variant
+        items = sample_windows([len(c["landmarks"]) for c in clips], self.cfg.train.batch_size, self.cfg.window,
+                               rank, world, generator)
         mf, tg, src, emo, mask = [], [], [], [], []
-        for b in range(rank, B, world):
-            c = clips[pick[b]]
+        for k, idx, m, u in items:
+            c = clips[k]
             T = len(c["landmarks"])
-            s = int(u[b, 0] * max(T - W, 0) + 0.5) if T > W else 0
-            idx = np.minimum(np.arange(s, s + W), T - 1)  # short clips repeat their last frame (masked)
-            v = int(u[b, 2] * len(c["mfcc"])) % len(c["mfcc"])
-            mf.append(c["mfcc"][v][idx])
+            mf.append(c["mfcc"][int(u[1] * len(c["mfcc"])) % len(c["mfcc"])][idx])  # an augmentation variant
             tg.append(c["landmarks"][idx])
-            src.append(c["landmarks"][int(u[b, 1] * T) % T])
+            src.append(c["landmarks"][int(u[0] * T) % T])  # any frame of the clip plays the photo
             emo.append(c["emotion"])
-            mask.append((np.arange(s, s + W) < T).astype(np.float32))
+            mask.append(m)
         return {"mfcc": torch.from_numpy(np.stack(mf)), "target": torch.from_numpy(np.stack(tg)),
                 "source": torch.from_numpy(np.stack(src)), "emotion": torch.from_numpy(np.stack(emo)),
                 "mask": torch.from_numpy(np.stack(mask))}

@@ -47,6 +47,18 @@ class Task:
     def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
         raise NotImplementedError
 
+    # Optional hooks (GAN stages): what the main optimizer trains, and a second update per step.
+    find_unused_parameters = False
+
+    def parameters(self, model: torch.nn.Module):
+        return model.parameters()
+
+    def extra_optimizers(self, model: torch.nn.Module, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        return {}
+
+    def extra_update(self, net, batch: dict, optimizers: dict) -> dict[str, float]:
+        return {}
+
 
 def _dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
@@ -113,7 +125,9 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
     torch.manual_seed(cfg.seed)
     model_args = task.model_args()
     model = task.build_model(**model_args).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    params = list(task.parameters(model))
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+    extra = task.extra_optimizers(model, cfg)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
@@ -126,6 +140,8 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
                                              f"{ckpt['model_args']} vs {model_args}; use another output folder")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+        for name, o in extra.items():
+            o.load_state_dict(ckpt["extra_optimizers"][name])
         scaler.load_state_dict(ckpt["scaler"])
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         start = int(ckpt["step"])
@@ -136,7 +152,8 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
         print(f"[{task.name}] {sum(p.numel() for p in model.parameters()):,} parameters, device {device}, "
               f"world {world}, AMP {use_amp}, steps {start} -> {cfg.steps}" + (" (resumed)" if start else ""),
               flush=True)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    net = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=task.find_unused_parameters)
+           if world > 1 else model)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
 
     def save(step: int) -> None:
@@ -145,6 +162,7 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
                 "stage": task.name, "step": step, "model_args": model_args, "config": run_config,
                 "git_commit": checkpoint.git_commit(), "model": model.state_dict(),
                 "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                "extra_optimizers": {k: o.state_dict() for k, o in extra.items()},
                 "rng": {"torch": torch.get_rng_state()},
             })
         if world > 1:
@@ -163,9 +181,12 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
         scaler.scale(loss).backward()
         if cfg.grad_clip > 0:
             scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         scaler.step(opt)
         scaler.update()
+        if extra:
+            with autocast:
+                logs.update(task.extra_update(net, batch, extra))
         done += 1
         n = step + 1
         if n % cfg.log_every == 0 or n == cfg.steps:

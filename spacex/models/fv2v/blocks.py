@@ -1,0 +1,91 @@
+"""Building blocks shared by the face-vid2vid networks (2D/3D conv blocks, a 3D hourglass, grids)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResBlock2d(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1),
+                                  nn.BatchNorm2d(ch), nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResBlock3d(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.BatchNorm3d(ch), nn.ReLU(), nn.Conv3d(ch, ch, 3, padding=1),
+                                  nn.BatchNorm3d(ch), nn.ReLU(), nn.Conv3d(ch, ch, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def down2d(cin: int, cout: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.AvgPool2d(2))
+
+
+def up2d(cin: int, cout: int) -> nn.Module:
+    return nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class Hourglass3d(nn.Module):
+    """A small 3D U-Net; pools and upsamples height and width only (depth is shallow)."""
+
+    def __init__(self, cin: int, ch: int = 32, levels: int = 2):
+        super().__init__()
+        self.down = nn.ModuleList()
+        self.up = nn.ModuleList()
+        c = cin
+        chans = []
+        for i in range(levels):
+            out = ch * 2 ** i
+            self.down.append(nn.Sequential(nn.Conv3d(c, out, 3, padding=1), nn.BatchNorm3d(out), nn.ReLU()))
+            chans.append(out)
+            c = out
+        for i in reversed(range(levels)):
+            skip = chans[i]
+            out = chans[i - 1] if i > 0 else ch
+            self.up.append(nn.Sequential(nn.Conv3d(c + skip, out, 3, padding=1), nn.BatchNorm3d(out), nn.ReLU()))
+            c = out
+        self.out_channels = c + cin
+
+    def forward(self, x):  # (B, cin, D, h, w) -> (B, out_channels, D, h, w)
+        skips, h = [], x
+        for block in self.down:
+            h = block(h)
+            skips.append(h)
+            h = F.avg_pool3d(h, (1, 2, 2))
+        for block in self.up:
+            h = F.interpolate(h, scale_factor=(1, 2, 2))
+            h = block(torch.cat([h, skips.pop()], 1))
+        return torch.cat([h, x], 1)
+
+
+def grid3d(D: int, H: int, W: int, device=None) -> torch.Tensor:
+    """(D, H, W, 3) coordinates (x, y, z) in [-1, 1], grid_sample's order."""
+    z, y, x = torch.meshgrid(torch.linspace(-1, 1, D, device=device), torch.linspace(-1, 1, H, device=device),
+                             torch.linspace(-1, 1, W, device=device), indexing="ij")
+    return torch.stack([x, y, z], -1)
+
+
+def gaussian3d(kp: torch.Tensor, shape: tuple[int, int, int], sigma: float = 0.1) -> torch.Tensor:
+    """Keypoints (B, K, 3) -> heatmaps (B, K, D, H, W)."""
+    g = grid3d(*shape, device=kp.device)  # (D, H, W, 3)
+    d = g[None, None] - kp[:, :, None, None, None, :]  # (B, K, D, H, W, 3)
+    return torch.exp(-0.5 * d.pow(2).sum(-1) / sigma ** 2)
+
+
+def rotation_matrix(yaw: torch.Tensor, pitch: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """Degrees (B,) -> (B, 3, 3), R = Rz(roll) Ry(yaw) Rx(pitch): the convention of spacex.landmarks."""
+    y, p, r = (torch.deg2rad(a) for a in (yaw, pitch, roll))
+    one, zero = torch.ones_like(y), torch.zeros_like(y)
+    rx = torch.stack([one, zero, zero, zero, p.cos(), -p.sin(), zero, p.sin(), p.cos()], -1).view(-1, 3, 3)
+    ry = torch.stack([y.cos(), zero, y.sin(), zero, one, zero, -y.sin(), zero, y.cos()], -1).view(-1, 3, 3)
+    rz = torch.stack([r.cos(), -r.sin(), zero, r.sin(), r.cos(), zero, zero, zero, one], -1).view(-1, 3, 3)
+    return rz @ ry @ rx

@@ -1,0 +1,35 @@
+"""Head pose + expression estimator: image -> yaw/pitch/roll (66 bins of 3 degrees each), translation,
+per-keypoint expression deformation."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spacex.models.fv2v.blocks import ResBlock2d, down2d
+
+BINS = 66  # -99 .. +99 degrees in 3-degree bins, as in Hopenet and face-vid2vid
+
+
+def bins_to_degrees(logits: torch.Tensor) -> torch.Tensor:
+    """(B, 66) -> (B,) expected angle in degrees."""
+    idx = torch.arange(BINS, device=logits.device, dtype=logits.dtype)
+    return (F.softmax(logits, -1) * idx).sum(-1) * 3 - 99
+
+
+class HeadExpressionEstimator(nn.Module):
+    def __init__(self, num_kp: int = 20, base: int = 32, levels: int = 4):
+        super().__init__()
+        layers, c = [nn.Conv2d(3, base, 7, padding=3), nn.BatchNorm2d(base), nn.ReLU()], base
+        for _ in range(levels):
+            layers += [down2d(c, 2 * c), ResBlock2d(2 * c)]
+            c *= 2
+        self.body = nn.Sequential(*layers)
+        self.yaw, self.pitch, self.roll = (nn.Linear(c, BINS) for _ in range(3))
+        self.translation = nn.Linear(c, 3)
+        self.deformation = nn.Linear(c, num_kp * 3)
+        self.num_kp = num_kp
+
+    def forward(self, img) -> dict:
+        f = self.body(img).mean((2, 3))  # (B, C)
+        return {"yaw": bins_to_degrees(self.yaw(f)), "pitch": bins_to_degrees(self.pitch(f)),
+                "roll": bins_to_degrees(self.roll(f)), "t": self.translation(f),
+                "delta": self.deformation(f).view(-1, self.num_kp, 3)}

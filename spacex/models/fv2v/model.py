@@ -1,0 +1,119 @@
+"""FaceVid2Vid: the networks wired together, computing the training losses (the loop only sums and steps).
+
+Driving keypoints (METHOD.md): x_k = R(yaw, pitch, roll) x_c,k + t + delta_k, with the canonical keypoints x_c
+from the source image and pose/expression from each image. Self-reenactment: source and driving are two
+frames of one clip; the generator must rebuild the driving frame from the source's appearance volume.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spacex.models.fv2v import losses as L
+from spacex.models.fv2v.appearance import AppearanceExtractor
+from spacex.models.fv2v.blocks import rotation_matrix
+from spacex.models.fv2v.discriminator import MultiScaleDiscriminator
+from spacex.models.fv2v.generator import OcclusionAwareGenerator
+from spacex.models.fv2v.headpose import HeadExpressionEstimator
+from spacex.models.fv2v.keypoints import CanonicalKeypointDetector
+from spacex.models.fv2v.motion import MotionFieldEstimator
+
+
+@dataclass
+class FV2VArgs:
+    resolution: int = 64
+    num_kp: int = 20  # METHOD.md: 20 (public re-implementations use 15)
+    base: int = 32  # channel width unit
+    volume_channels: int = 16
+    depth: int = 8  # depth of the feature volume
+    generator_blocks: int = 6
+    spade: bool = False
+    image_skip: bool = False
+    use_vgg: bool = True  # perceptual loss with VGG19 when its weights are cached
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FV2VWeights:
+    perceptual: float = 10.0
+    gan: float = 1.0
+    feature_matching: float = 10.0
+    equivariance: float = 10.0
+    keypoint_prior: float = 10.0
+    head_pose: float = 20.0
+    deformation: float = 5.0
+
+
+class FaceVid2Vid(nn.Module):
+    def __init__(self, **kw):
+        super().__init__()
+        a = self.args = FV2VArgs(**kw)
+        self.appearance = AppearanceExtractor(a.base, a.volume_channels, a.depth)
+        self.canonical = CanonicalKeypointDetector(a.num_kp, a.base, a.depth)
+        self.headpose = HeadExpressionEstimator(a.num_kp, a.base)
+        self.motion = MotionFieldEstimator(a.num_kp, a.volume_channels, a.depth, a.base)
+        self.generator = OcclusionAwareGenerator(a.volume_channels, a.depth, a.base, a.generator_blocks, a.spade,
+                                                 a.image_skip)
+        self.discriminator = MultiScaleDiscriminator(base=a.base)
+        self.perceptual = L.Perceptual(a.use_vgg)
+
+    # -- inference pieces (also used by Landmarks2Latents and the animation pipeline) --------------------
+    def source_features(self, img) -> dict:
+        """Computed once per video: appearance volume, canonical keypoints, the source's own keypoints."""
+        kp_c = self.canonical(img)
+        pose = self.headpose(img)
+        return {"volume": self.appearance(img), "kp_canonical": kp_c, "kp": self.transform(kp_c, pose),
+                "pose": pose}
+
+    @staticmethod
+    def transform(kp_c, pose) -> torch.Tensor:
+        R = rotation_matrix(pose["yaw"], pose["pitch"], pose["roll"])  # (B, 3, 3)
+        return torch.einsum("bij,bkj->bki", R, kp_c) + pose["t"][:, None] + pose["delta"]
+
+    def driving_keypoints(self, kp_c, img) -> tuple[torch.Tensor, dict]:
+        pose = self.headpose(img)
+        return self.transform(kp_c, pose), pose
+
+    def render(self, source_img, src: dict, kp_driving) -> torch.Tensor:
+        motion = self.motion(src["volume"], src["kp"], kp_driving)
+        return self.generator(source_img, src["volume"], motion)
+
+    # -- training ------------------------------------------------------------------------------------
+    def forward(self, source, driving, pose_driving, weights: FV2VWeights, generator=None) -> tuple[torch.Tensor, dict]:
+        """Generator-side losses for a batch of (source, driving) frames; pose_driving (B, 3) degrees."""
+        src = self.source_features(source)
+        kp_d, pose_d = self.driving_keypoints(src["kp_canonical"], driving)
+        fake = self.render(source, src, kp_d)
+        logs = {}
+        loss = weights.perceptual * self.perceptual(fake, driving)
+        logs["perceptual"] = loss
+        if weights.gan > 0:
+            real_out, fake_out = self.discriminator(driving), self.discriminator(fake)
+            g = weights.gan * L.hinge_g(fake_out) + weights.feature_matching * L.feature_matching(real_out, fake_out)
+            loss = loss + g
+            logs["gan_fm"] = g
+        # Equivariance: keypoints of a warped driving frame, warped back, are the driving keypoints.
+        theta = L.random_affine(len(driving), 0.1, generator, driving.device)
+        warped = F.grid_sample(driving, F.affine_grid(theta, driving.shape, align_corners=False), align_corners=False)
+        kp_w, _ = self.driving_keypoints(src["kp_canonical"], warped)
+        back = torch.einsum("bij,bkj->bki", theta[:, :, :2], kp_w[..., :2]) + theta[:, None, :, 2]
+        eq = weights.equivariance * (back - kp_d[..., :2]).abs().mean()
+        prior = weights.keypoint_prior * L.keypoint_prior(kp_d)
+        pred = torch.stack([pose_d["yaw"], pose_d["pitch"], pose_d["roll"]], -1)
+        head = weights.head_pose * ((pred - pose_driving) / 10).abs().mean()  # supervised by preprocessing's pose
+        deform = weights.deformation * pose_d["delta"].abs().mean()
+        loss = loss + eq + prior + head + deform
+        logs.update(equivariance=eq, keypoint_prior=prior, head_pose=head, deformation=deform)
+        self._last_fake = fake.detach()
+        return loss, {k: float(v.detach()) for k, v in logs.items()}
+
+    def discriminator_loss(self, driving, fake) -> torch.Tensor:
+        return L.hinge_d(self.discriminator(driving), self.discriminator(fake.detach()))
+
+    def generator_parameters(self):
+        return [p for n, p in self.named_parameters() if not n.startswith(("discriminator.", "perceptual."))]

@@ -1,0 +1,81 @@
+"""Landmarks2Latents: posed landmarks + audio + the source's keypoints, FiLM(emotion) -> face-vid2vid
+driving keypoints per frame.
+
+    landmark motion (B, T, 68, 3) --MLP--> (B, T, L) --FiLM(emotion)---------+
+    audio mfcc (B, T, 40) --conv1d x2--> (B, T, A) --FiLM(emotion)-----------+--> LSTM --> offsets (B, T, K, 3)
+    source keypoints (B, K, 3) --MLP--> (B, S) --FiLM(emotion)-- repeated ---+     prediction = source kp + offsets
+
+`inputs` is the paper's ablation switch: "audio+landmarks" (full), "landmarks" (no audio: lip sync degrades),
+"audio" (no landmarks: output drifts from the input pose). The head starts at zero: an untrained model
+predicts the source keypoints, the trivial baseline.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from spacex.models.film import FiLM
+
+INPUTS = ("audio+landmarks", "landmarks", "audio")
+
+
+@dataclass
+class L2LArgs:
+    num_kp: int = 20
+    n_mfcc: int = 40
+    n_points: int = 68
+    n_emotions: int = 8
+    inputs: str = "audio+landmarks"
+    landmark_dim: int = 128
+    audio_dim: int = 64
+    source_dim: int = 64
+    hidden: int = 256
+    layers: int = 2
+    kernel: int = 5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Landmarks2Latents(nn.Module):
+    def __init__(self, **kw):
+        super().__init__()
+        a = self.args = L2LArgs(**kw)
+        if a.inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {INPUTS}, got {a.inputs!r}")
+        self.use_audio, self.use_landmarks = "audio" in a.inputs, "landmarks" in a.inputs
+        self.register_buffer("mfcc_mean", torch.zeros(a.n_mfcc))
+        self.register_buffer("mfcc_std", torch.ones(a.n_mfcc))
+        width = a.source_dim
+        if self.use_landmarks:
+            self.landmarks = nn.Sequential(nn.Linear(a.n_points * 3, a.landmark_dim), nn.LeakyReLU(0.2),
+                                           nn.Linear(a.landmark_dim, a.landmark_dim))
+            self.film_landmarks = FiLM(a.n_emotions, a.landmark_dim)
+            width += a.landmark_dim
+        if self.use_audio:
+            pad = a.kernel // 2
+            self.audio = nn.Sequential(nn.Conv1d(a.n_mfcc, a.audio_dim, a.kernel, padding=pad), nn.LeakyReLU(0.2),
+                                       nn.Conv1d(a.audio_dim, a.audio_dim, a.kernel, padding=pad), nn.LeakyReLU(0.2))
+            self.film_audio = FiLM(a.n_emotions, a.audio_dim)
+            width += a.audio_dim
+        self.source = nn.Sequential(nn.Linear(a.num_kp * 3, a.source_dim), nn.LeakyReLU(0.2))
+        self.film_source = FiLM(a.n_emotions, a.source_dim)
+        self.lstm = nn.LSTM(width, a.hidden, a.layers, batch_first=True)
+        self.head = nn.Linear(a.hidden, a.num_kp * 3)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, landmarks, mfcc, source_kp, emotion, state=None):
+        """landmarks (B, T, 68, 3): crop-relative posed landmarks minus the source frame's; mfcc (B, T, n_mfcc);
+        source_kp (B, K, 3): the source image's face-vid2vid keypoints; emotion (B, E) -> keypoints (B, T, K, 3)."""
+        B, T = mfcc.shape[:2]
+        feats = [self.film_source(self.source(source_kp.reshape(B, -1)), emotion)[:, None].expand(B, T, -1)]
+        if self.use_landmarks:
+            feats.append(self.film_landmarks(self.landmarks(landmarks.reshape(B, T, -1)), emotion))
+        if self.use_audio:
+            x = ((mfcc - self.mfcc_mean) / self.mfcc_std).transpose(1, 2)
+            feats.append(self.film_audio(self.audio(x).transpose(1, 2), emotion))
+        h, state = self.lstm(torch.cat(feats, -1), state)
+        return source_kp[:, None] + self.head(h).view(B, T, -1, 3), state

@@ -1,0 +1,183 @@
+"""Train face-vid2vid by self-reenactment on the corpus, then extract keypoints for Landmarks2Latents.
+
+    python -m spacex.train fv2v [--profile smoke]
+    torchrun --nproc_per_node 8 -m spacex.train fv2v --profile paper
+
+Frames are cut with the store's stable crop box and resized to `model.resolution`. A sample is two frames of
+one clip (source, driving) and the driving frame's head pose as measured by preprocessing (it supervises the
+pose estimator in place of an external Hopenet). Validation on val clips: reconstruct every 4th frame from the
+first and compare L1 / PSNR with the trivial baseline "copy the source frame".
+After training, `extract_keypoints` writes per-clip driving keypoints (`<out>/keypoints/<clip>.npz`) for L2L.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spacex import media
+from spacex.config import Config
+from spacex.corpus import clip as clipfmt
+from spacex.models.fv2v.model import FaceVid2Vid, FV2VArgs, FV2VWeights
+from spacex.preprocess import store
+from spacex.train.trainer import Task, load_model, train
+
+
+def crop_frames(frames: np.ndarray, box: np.ndarray, size: int) -> torch.Tensor:
+    """(T, H, W, 3) uint8 + crop box -> (T, 3, size, size) uint8, edge-padded where the box leaves the frame."""
+    T, H, W, _ = frames.shape
+    x0, y0, x1, y1 = box
+    t = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    theta = torch.tensor([[(x1 - x0) / W, 0, (x0 + x1) / W - 1], [0, (y1 - y0) / H, (y0 + y1) / H - 1]],
+                         dtype=torch.float32)[None].expand(T, 2, 3)
+    grid = F.affine_grid(theta, (T, 3, size, size), align_corners=False)
+    out = F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+class FrameData:
+    """Cropped frames (T, 3, S, S) uint8 and head pose (T, 3) per clip of one split."""
+
+    def __init__(self, corpus_root: str | Path, store_dir: str | Path, split: str, size: int):
+        self.clips = []
+        for c in store.read_manifest(store_dir)["clips"]:
+            if c["split"] != split:
+                continue
+            arr = store.read_clip(store_dir, c["clip_id"])
+            frames, _ = media.read_frames(clipfmt.clip_paths(corpus_root, c["clip_id"])["video"])
+            self.clips.append({"clip_id": c["clip_id"], "frames": crop_frames(frames, arr["crop_box"], size),
+                               "rotation": torch.from_numpy(arr["rotation"].astype(np.float32))})
+        if not self.clips:
+            raise ValueError(f"no {split} clips in {store_dir}")
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255.0
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float((a - b).pow(2).mean())
+    return 10 * np.log10(1.0 / max(mse, 1e-10))
+
+
+class FV2VTask(Task):
+    name = "fv2v"
+    find_unused_parameters = True
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg.fv2v
+        self.args = FV2VArgs(**self.cfg.model)
+        self.weights = FV2VWeights(**self.cfg.loss_weights)
+        size = self.args.resolution
+        self.train_data = FrameData(cfg.corpus.root, cfg.preprocess.out, "train", size)
+        self.val_data = FrameData(cfg.corpus.root, cfg.preprocess.out, "val", size)
+
+    def model_args(self) -> dict:
+        return self.args.to_dict()
+
+    def build_model(self, **model_args) -> FaceVid2Vid:
+        return FaceVid2Vid(**model_args)
+
+    def parameters(self, model):
+        return model.generator_parameters()
+
+    def extra_optimizers(self, model, cfg):
+        if self.weights.gan <= 0:
+            return {}
+        return {"discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))}
+
+    def batch(self, step, rank, world, generator) -> dict:
+        B = self.cfg.train.batch_size
+        clips = self.train_data.clips
+        pick = torch.randint(len(clips), (B,), generator=generator).tolist()
+        u = torch.rand(B, 2, generator=generator)
+        src, drv, pose = [], [], []
+        for b in range(rank, B, world):
+            c = clips[pick[b]]
+            T = len(c["frames"])
+            i, j = (u[b] * T).long().clamp(max=T - 1).tolist()
+            src.append(c["frames"][i])
+            drv.append(c["frames"][j])
+            pose.append(c["rotation"][j])
+        return {"source": to_float(torch.stack(src)), "driving": to_float(torch.stack(drv)),
+                "pose": torch.stack(pose), "seed": step}
+
+    def loss(self, model, batch):
+        g = torch.Generator().manual_seed(int(batch["seed"]))
+        return model(batch["source"], batch["driving"], batch["pose"], self.weights, g)
+
+    def extra_update(self, net, batch, optimizers):
+        model = net.module if hasattr(net, "module") else net
+        opt = optimizers["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        d = model.discriminator_loss(batch["driving"], model._last_fake)
+        d.backward()
+        opt.step()
+        return {"discriminator": float(d.detach())}
+
+    @torch.no_grad()
+    def validate(self, model, device) -> dict:
+        l1 = base_l1 = p = base_p = 0.0
+        n = 0
+        for c in self.val_data.clips:
+            frames = to_float(c["frames"]).to(device)  # (T, 3, S, S)
+            source = frames[:1]
+            src = model.source_features(source)
+            for j in range(0, len(frames), 4):
+                drv = frames[j:j + 1]
+                kp_d, _ = model.driving_keypoints(src["kp_canonical"], drv)
+                fake = model.render(source, src, kp_d)
+                l1 += float((fake - drv).abs().mean())
+                base_l1 += float((source - drv).abs().mean())
+                p += psnr(fake, drv)
+                base_p += psnr(source, drv)
+                n += 1
+        return {"l1": l1 / n, "psnr": p / n, "baseline_copy_l1": base_l1 / n, "baseline_copy_psnr": base_p / n}
+
+
+@torch.no_grad()
+def extract_keypoints(cfg: Config, device: str = "cpu") -> Path:
+    """Per clip (all splits): the source (frame 0) keypoints and every frame's driving keypoints."""
+    model, _ = load_model(Path(cfg.fv2v.out) / "last.pt", FaceVid2Vid, device)
+    out = Path(cfg.fv2v.out) / "keypoints"
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val", "test"):
+        try:
+            data = FrameData(cfg.corpus.root, cfg.preprocess.out, split, model.args.resolution)
+        except ValueError:
+            continue
+        for c in data.clips:
+            frames = to_float(c["frames"]).to(device)
+            src = model.source_features(frames[:1])
+            kps = []
+            for i in range(0, len(frames), 32):
+                chunk = frames[i:i + 32]
+                kp, _ = model.driving_keypoints(src["kp_canonical"].expand(len(chunk), -1, -1), chunk)
+                kps.append(kp)
+            tmp = out / f".{c['clip_id']}.partial.npz"
+            np.savez(tmp, driving=torch.cat(kps).cpu().numpy(), source=src["kp"][0].cpu().numpy(),
+                     canonical=src["kp_canonical"][0].cpu().numpy())
+            tmp.replace(out / f"{c['clip_id']}.npz")
+    return out
+
+
+def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
+    task = FV2VTask(cfg)
+    run_config = {"profile": cfg.profile, "fv2v": asdict(cfg.fv2v), "store": cfg.preprocess.out}
+    print(json.dumps(run_config, indent=1), flush=True)
+    metrics = train(task, cfg.fv2v.train, cfg.fv2v.out, run_config, stop_after=stop_after)
+    if metrics:
+        from spacex import weights
+
+        metrics["perceptual_vgg19"] = float(task.args.use_vgg and weights.status("vgg19") == "ok")
+        extract_keypoints(cfg)
+    if report_dir and metrics:
+        out = Path(report_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(
+            {k: (round(v, 5) if isinstance(v, float) else v) for k, v in metrics.items()}, indent=1))
+    return metrics

@@ -1,0 +1,115 @@
+"""Train Landmarks2Latents on (posed landmarks, audio) -> face-vid2vid keypoint pairs.
+
+    python -m spacex.train l2l [--profile smoke]      (after fv2v, which extracts the keypoints)
+
+Inputs per frame: the frame's posed landmarks relative to the clip's crop box (the frame face-vid2vid sees),
+as motion from the source frame's landmarks,
+MFCCs, the source keypoints (frame 0's), the emotion vector; target: that frame's driving keypoints from the
+trained face-vid2vid. Validation: keypoint L1 on val clips against the trivial baseline "source keypoints".
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spacex.config import Config
+from spacex.models.l2l import L2LArgs, Landmarks2Latents
+from spacex.preprocess import store
+from spacex.train.s2l import target_landmarks
+from spacex.train.sequences import sample_windows
+from spacex.train.trainer import Task, train
+
+
+class L2LData:
+    def __init__(self, store_dir: str | Path, keypoint_dir: str | Path, split: str):
+        self.clips = []
+        for c in store.read_manifest(store_dir)["clips"]:
+            kp_path = Path(keypoint_dir) / f"{c['clip_id']}.npz"
+            if c["split"] != split or not kp_path.exists():
+                continue
+            arr = store.read_clip(store_dir, c["clip_id"])
+            lms = target_landmarks(arr, "raw") * 2  # crop-relative, ~[-1, 1]: the frame face-vid2vid sees
+            with np.load(kp_path, allow_pickle=False) as kp:
+                # Landmark motion relative to the source frame (frame 0, whose keypoints are the source's):
+                # keypoint motion follows landmark motion, and the absolute values would only identify the clip.
+                self.clips.append({"landmarks": lms - lms[:1],
+                                   "mfcc": arr["mfcc"], "emotion": arr["emotion"],
+                                   "driving": kp["driving"].astype(np.float32), "source": kp["source"].astype(np.float32)})
+        if not self.clips:
+            raise ValueError(f"no {split} clips with keypoints in {keypoint_dir} (train fv2v first)")
+
+
+class L2LTask(Task):
+    name = "l2l"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg.l2l
+        kp_dir = Path(cfg.fv2v.out) / "keypoints"
+        self.train_data = L2LData(cfg.preprocess.out, kp_dir, "train")
+        self.val_data = L2LData(cfg.preprocess.out, kp_dir, "val")
+        allm = np.concatenate([c["mfcc"] for c in self.train_data.clips])
+        self.mean, self.std = allm.mean(0), allm.std(0) + 1e-5
+        c0 = self.train_data.clips[0]
+        self.args = L2LArgs(**{"num_kp": c0["source"].shape[0], "n_mfcc": c0["mfcc"].shape[1],
+                               "n_emotions": len(c0["emotion"]), **self.cfg.model})
+
+    def model_args(self) -> dict:
+        return self.args.to_dict()
+
+    def build_model(self, **model_args) -> Landmarks2Latents:
+        m = Landmarks2Latents(**model_args)
+        m.mfcc_mean.copy_(torch.from_numpy(self.mean))
+        m.mfcc_std.copy_(torch.from_numpy(self.std))
+        return m
+
+    def batch(self, step, rank, world, generator) -> dict:
+        clips = self.train_data.clips
+        items = sample_windows([len(c["driving"]) for c in clips], self.cfg.train.batch_size, self.cfg.window,
+                               rank, world, generator)
+        out = {k: [] for k in ("landmarks", "mfcc", "source", "emotion", "target", "mask")}
+        for k, idx, m, _ in items:
+            c = clips[k]
+            out["landmarks"].append(c["landmarks"][idx])
+            out["mfcc"].append(c["mfcc"][idx])
+            out["source"].append(c["source"])
+            out["emotion"].append(c["emotion"])
+            out["target"].append(c["driving"][idx])
+            out["mask"].append(m)
+        return {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}
+
+    def loss(self, model, batch):
+        pred, _ = model(batch["landmarks"], batch["mfcc"], batch["source"], batch["emotion"])  # (B, W, K, 3)
+        mask = batch["mask"][:, :, None, None]
+        loss = ((pred - batch["target"]).abs() * mask).sum() / (mask.sum() * pred.shape[2] * 3)
+        return loss, {}
+
+    def validate(self, model, device) -> dict:
+        err = base = 0.0
+        n = 0
+        for c in self.val_data.clips:
+            t = lambda x: torch.from_numpy(x[None]).to(device)  # noqa: E731
+            pred, _ = model(t(c["landmarks"]), t(c["mfcc"]), t(c["source"]), t(c["emotion"]))
+            target = t(c["driving"])
+            err += float((pred - target).abs().mean()) * len(c["driving"])
+            base += float((t(c["source"])[:, None] - target).abs().mean()) * len(c["driving"])
+            n += len(c["driving"])
+        return {"kp_l1": err / n, "baseline_source_kp_l1": base / n}
+
+
+def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
+    task = L2LTask(cfg)
+    run_config = {"profile": cfg.profile, "l2l": asdict(cfg.l2l), "store": cfg.preprocess.out,
+                  "keypoints": str(Path(cfg.fv2v.out) / "keypoints")}
+    print(json.dumps(run_config, indent=1), flush=True)
+    metrics = train(task, cfg.l2l.train, cfg.l2l.out, run_config, stop_after=stop_after)
+    if report_dir and metrics:
+        out = Path(report_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        m = {k: round(v, 5) for k, v in metrics.items()}
+        m["kp_l1_vs_baseline"] = round(metrics["kp_l1"] / metrics["baseline_source_kp_l1"], 4)
+        (out / "metrics.json").write_text(json.dumps(m, indent=1))
+    return metrics
