@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from conftest import preprocess_config
-from spacex import landmarks as lm
 from spacex import media, weights
 from spacex.corpus import clip as clipfmt
 from spacex.preprocess import audio as audiofeat

@@ -11,7 +11,6 @@ After training, `extract_keypoints` writes per-clip driving keypoints (`<out>/ke
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from spacex.config import Config
 from spacex.corpus import clip as clipfmt
 from spacex.models.fv2v.model import FaceVid2Vid, FV2VArgs, FV2VWeights
 from spacex.preprocess import store
-from spacex.train.trainer import Task, load_model, train
+from spacex.train.trainer import Task, load_model, run_stage
 
 
 def crop_frames(frames: np.ndarray, box: np.ndarray, size: int) -> torch.Tensor:
@@ -49,8 +48,10 @@ class FrameData:
                 continue
             arr = store.read_clip(store_dir, c["clip_id"])
             frames, _ = media.read_frames(clipfmt.clip_paths(corpus_root, c["clip_id"])["video"])
+            meta = store.read_meta(store_dir, c["clip_id"])
             self.clips.append({"clip_id": c["clip_id"], "frames": crop_frames(frames, arr["crop_box"], size),
-                               "rotation": torch.from_numpy(arr["rotation"].astype(np.float32))})
+                               "rotation": torch.from_numpy(arr["rotation"].astype(np.float32)),
+                               "audio": arr["audio"], "fps": meta["fps"], "sample_rate": meta["sample_rate"]})
         if not self.clips:
             raise ValueError(f"no {split} clips in {store_dir}")
 
@@ -139,6 +140,27 @@ class FV2VTask(Task):
         return {"l1": l1 / n, "psnr": p / n, "baseline_copy_l1": base_l1 / n, "baseline_copy_psnr": base_p / n}
 
 
+    def samples(self, model, device, out: Path) -> dict[str, Path]:
+        """A val clip re-enacted from its first frame: truth | reconstruction | copy-the-source, with sound."""
+        from spacex.train import samples
+
+        c = self.val_data.clips[0]
+        frames = to_float(c["frames"]).to(device)
+        src = model.source_features(frames[:1])
+        recon = []
+        for i in range(0, len(frames), 16):
+            chunk = frames[i:i + 16]
+            kp, _ = model.driving_keypoints(src["kp_canonical"].expand(len(chunk), -1, -1), chunk)
+            recon.append(model.render(frames[:1].expand(len(chunk), -1, -1, -1),
+                                      {k: (v.expand(len(chunk), *v.shape[1:]) if torch.is_tensor(v) else v)
+                                       for k, v in src.items() if k != "pose"}, kp))
+        recon = torch.cat(recon)
+        panel = torch.cat([frames, recon, frames[:1].expand_as(frames)], 3)  # (T, 3, S, 3S)
+        video = (panel.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return {"reenactment": samples.video_with_audio(out / f"{c['clip_id']}_reenactment.mp4", video, c["fps"],
+                                                        c["audio"], c["sample_rate"])}
+
+
 @torch.no_grad()
 def extract_keypoints(cfg: Config, device: str = "cpu") -> Path:
     """Per clip (all splits): the source (frame 0) keypoints and every frame's driving keypoints."""
@@ -166,18 +188,14 @@ def extract_keypoints(cfg: Config, device: str = "cpu") -> Path:
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
+    from spacex import weights
+
     task = FV2VTask(cfg)
     run_config = {"profile": cfg.profile, "fv2v": asdict(cfg.fv2v), "store": cfg.preprocess.out}
-    print(json.dumps(run_config, indent=1), flush=True)
-    metrics = train(task, cfg.fv2v.train, cfg.fv2v.out, run_config, stop_after=stop_after)
-    if metrics:
-        from spacex import weights
 
-        metrics["perceptual_vgg19"] = float(task.args.use_vgg and weights.status("vgg19") == "ok")
-        extract_keypoints(cfg)
-    if report_dir and metrics:
-        out = Path(report_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(
-            {k: (round(v, 5) if isinstance(v, float) else v) for k, v in metrics.items()}, indent=1))
-    return metrics
+    def finish(_metrics):
+        extract_keypoints(cfg)  # what Landmarks2Latents trains on
+        return {"perceptual_vgg19": float(task.args.use_vgg and weights.status("vgg19") == "ok")}
+
+    return run_stage(task, cfg.fv2v.train, cfg.fv2v.out, run_config, stop_after, report_dir,
+                     ratios={"l1_vs_baseline": ("l1", "baseline_copy_l1")}, finish=finish)

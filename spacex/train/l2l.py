@@ -9,7 +9,6 @@ trained face-vid2vid. Validation: keypoint L1 on val clips against the trivial b
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from spacex.config import Config
 from spacex.models.l2l import L2LArgs, Landmarks2Latents
 from spacex.preprocess import store
 from spacex.train.s2l import target_landmarks
-from spacex.train.sequences import sample_windows
-from spacex.train.trainer import Task, train
+from spacex.train.sequences import mfcc_stats, sample_windows, with_mfcc_stats
+from spacex.train.trainer import Task, run_stage
 
 
 class L2LData:
@@ -51,8 +50,7 @@ class L2LTask(Task):
         kp_dir = Path(cfg.fv2v.out) / "keypoints"
         self.train_data = L2LData(cfg.preprocess.out, kp_dir, "train")
         self.val_data = L2LData(cfg.preprocess.out, kp_dir, "val")
-        allm = np.concatenate([c["mfcc"] for c in self.train_data.clips])
-        self.mean, self.std = allm.mean(0), allm.std(0) + 1e-5
+        self.mean, self.std = mfcc_stats([c["mfcc"] for c in self.train_data.clips])
         c0 = self.train_data.clips[0]
         self.args = L2LArgs(**{"num_kp": c0["source"].shape[0], "n_mfcc": c0["mfcc"].shape[1],
                                "n_emotions": len(c0["emotion"]), **self.cfg.model})
@@ -61,10 +59,7 @@ class L2LTask(Task):
         return self.args.to_dict()
 
     def build_model(self, **model_args) -> Landmarks2Latents:
-        m = Landmarks2Latents(**model_args)
-        m.mfcc_mean.copy_(torch.from_numpy(self.mean))
-        m.mfcc_std.copy_(torch.from_numpy(self.std))
-        return m
+        return with_mfcc_stats(Landmarks2Latents(**model_args), self.mean, self.std)
 
     def batch(self, step, rank, world, generator) -> dict:
         clips = self.train_data.clips
@@ -101,15 +96,7 @@ class L2LTask(Task):
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
-    task = L2LTask(cfg)
     run_config = {"profile": cfg.profile, "l2l": asdict(cfg.l2l), "store": cfg.preprocess.out,
                   "keypoints": str(Path(cfg.fv2v.out) / "keypoints")}
-    print(json.dumps(run_config, indent=1), flush=True)
-    metrics = train(task, cfg.l2l.train, cfg.l2l.out, run_config, stop_after=stop_after)
-    if report_dir and metrics:
-        out = Path(report_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        m = {k: round(v, 5) for k, v in metrics.items()}
-        m["kp_l1_vs_baseline"] = round(metrics["kp_l1"] / metrics["baseline_source_kp_l1"], 4)
-        (out / "metrics.json").write_text(json.dumps(m, indent=1))
-    return metrics
+    return run_stage(L2LTask(cfg), cfg.l2l.train, cfg.l2l.out, run_config, stop_after, report_dir,
+                     ratios={"kp_l1_vs_baseline": ("kp_l1", "baseline_source_kp_l1")})

@@ -12,7 +12,6 @@ motion ratio is what a still head cannot fake.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,8 +21,8 @@ import torch
 from spacex.config import Config
 from spacex.models.posegen import PoseGen, PoseGenArgs
 from spacex.preprocess import store
-from spacex.train.sequences import sample_windows
-from spacex.train.trainer import Task, train
+from spacex.train.sequences import mfcc_stats, sample_windows, with_mfcc_stats
+from spacex.train.trainer import Task, run_stage
 
 
 def pose_features(rotation: np.ndarray, translation: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -52,8 +51,7 @@ class PoseGenTask(Task):
         self.cfg = cfg.posegen
         self.train_data = PoseData(cfg.preprocess.out, "train")
         self.val_data = PoseData(cfg.preprocess.out, "val")
-        allm = np.concatenate([c["mfcc"] for c in self.train_data.clips])
-        self.mean, self.std = allm.mean(0), allm.std(0) + 1e-5
+        self.mean, self.std = mfcc_stats([c["mfcc"] for c in self.train_data.clips])
         c0 = self.train_data.clips[0]
         self.args = PoseGenArgs(**{"n_mfcc": c0["mfcc"].shape[1], "n_emotions": len(c0["emotion"]), **self.cfg.model})
 
@@ -61,10 +59,7 @@ class PoseGenTask(Task):
         return self.args.to_dict()
 
     def build_model(self, **model_args) -> PoseGen:
-        m = PoseGen(**model_args)
-        m.mfcc_mean.copy_(torch.from_numpy(self.mean))
-        m.mfcc_std.copy_(torch.from_numpy(self.std))
-        return m
+        return with_mfcc_stats(PoseGen(**model_args), self.mean, self.std)
 
     def batch(self, step, rank, world, generator) -> dict:
         clips = self.train_data.clips
@@ -115,12 +110,5 @@ class PoseGenTask(Task):
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
-    task = PoseGenTask(cfg)
     run_config = {"profile": cfg.profile, "posegen": asdict(cfg.posegen), "store": cfg.preprocess.out}
-    print(json.dumps(run_config, indent=1), flush=True)
-    metrics = train(task, cfg.posegen.train, cfg.posegen.out, run_config, stop_after=stop_after)
-    if report_dir and metrics:
-        out = Path(report_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps({k: round(v, 5) for k, v in metrics.items()}, indent=1))
-    return metrics
+    return run_stage(PoseGenTask(cfg), cfg.posegen.train, cfg.posegen.out, run_config, stop_after, report_dir)

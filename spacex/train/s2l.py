@@ -12,7 +12,6 @@ landmarks", and the correlation of predicted with true mouth opening.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from spacex.config import Config
 from spacex.models.s2l import S2LArgs, Speech2Landmarks
 from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import store
-from spacex.train.sequences import sample_windows
-from spacex.train.trainer import Task, train
+from spacex.train.sequences import mfcc_stats, sample_windows, with_mfcc_stats
+from spacex.train.trainer import Task, run_stage
 
 
 def target_landmarks(arr: dict, space: str) -> np.ndarray:
@@ -60,13 +59,10 @@ class S2LData:
                 variants.append(audiofeat.mfcc_per_frame(aug(audio, sr, rng), sr, meta["fps"], len(arr["mfcc"]),
                                                          n_mfcc=arr["mfcc"].shape[1]))
             self.clips.append({"clip_id": c["clip_id"], "mfcc": np.stack(variants).astype(np.float32),
-                               "landmarks": target_landmarks(arr, space), "emotion": arr["emotion"]})
+                               "landmarks": target_landmarks(arr, space), "emotion": arr["emotion"],
+                               "audio": arr["audio"], "fps": meta["fps"], "sample_rate": sr})
         if not self.clips:
             raise ValueError(f"no {split} clips in {store_dir}")
-
-    def mfcc_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        allm = np.concatenate([c["mfcc"][0] for c in self.clips])
-        return allm.mean(0), allm.std(0) + 1e-5
 
 
 class S2LTask(Task):
@@ -77,7 +73,7 @@ class S2LTask(Task):
         self.train_data = S2LData(cfg.preprocess.out, "train", self.cfg.space, self.cfg.augment_copies,
                                   self.cfg.train.seed)
         self.val_data = S2LData(cfg.preprocess.out, "val", self.cfg.space)
-        self.mean, self.std = self.train_data.mfcc_stats()
+        self.mean, self.std = mfcc_stats([c["mfcc"][0] for c in self.train_data.clips])
         c0 = self.train_data.clips[0]
         self.args = S2LArgs(**{"n_mfcc": c0["mfcc"].shape[-1], "n_emotions": len(c0["emotion"]), **self.cfg.model})
         w = np.ones((68, 3), np.float32)
@@ -88,10 +84,7 @@ class S2LTask(Task):
         return self.args.to_dict()
 
     def build_model(self, **model_args) -> Speech2Landmarks:
-        model = Speech2Landmarks(**model_args)
-        model.mfcc_mean.copy_(torch.from_numpy(self.mean))
-        model.mfcc_std.copy_(torch.from_numpy(self.std))
-        return model
+        return with_mfcc_stats(Speech2Landmarks(**model_args), self.mean, self.std)
 
     def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict:
         clips = self.train_data.clips
@@ -121,6 +114,19 @@ class S2LTask(Task):
     def validate(self, model, device) -> dict:
         return evaluate(model, self.val_data, device)
 
+    def samples(self, model, device, out: Path) -> dict[str, Path]:
+        """A val clip: true vs predicted landmarks as a video with its sound, and the mouth-opening trace."""
+        from spacex.train import samples
+
+        c = self.val_data.clips[0]
+        pred, _ = model(torch.from_numpy(c["mfcc"][0][None]).to(device), torch.from_numpy(c["landmarks"][:1]).to(device),
+                        torch.from_numpy(c["emotion"][None]).to(device))
+        pred = pred[0].float().cpu().numpy()
+        frames = samples.landmark_frames(c["landmarks"], pred)
+        return {"landmarks": samples.video_with_audio(out / f"{c['clip_id']}_true_vs_pred.mp4", frames, c["fps"],
+                                                      c["audio"], c["sample_rate"]),
+                "mouth_trace": samples.mouth_trace(out / f"{c['clip_id']}_mouth.png", pred, c["landmarks"], c["fps"])}
+
 
 def evaluate(model: Speech2Landmarks, data: S2LData, device) -> dict:
     """LMD (2D, units of ear distance) of the model and of 'repeat the source landmarks' on whole clips."""
@@ -146,28 +152,6 @@ def evaluate(model: Speech2Landmarks, data: S2LData, device) -> dict:
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
-    task = S2LTask(cfg)
     run_config = {"profile": cfg.profile, "s2l": asdict(cfg.s2l), "store": cfg.preprocess.out}
-    print(json.dumps(run_config, indent=1), flush=True)
-    metrics = train(task, cfg.s2l.train, cfg.s2l.out, run_config, stop_after=stop_after)
-    if report_dir and metrics:
-        write_report(metrics, cfg.s2l.out, report_dir)
-    return metrics
-
-
-def write_report(metrics: dict, run_dir: str | Path, report_dir: str | Path) -> None:
-    """DVC metrics (final validation vs the baseline) and the learning curve as a CSV plot."""
-    out = Path(report_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    m = {k: round(v, 5) for k, v in metrics.items()}
-    m["mouth_lmd_vs_baseline"] = round(metrics["mouth_lmd"] / metrics["baseline_mouth_lmd"], 4)
-    (out / "metrics.json").write_text(json.dumps(m, indent=1))
-    rows = [json.loads(ln) for ln in (Path(run_dir) / "stats.jsonl").read_text().splitlines() if ln]
-    with open(out / "curve.csv", "w") as f:
-        f.write("step,train_loss,val_mouth_lmd,baseline_mouth_lmd\n")
-        last_val = {}
-        for r in rows:
-            last_val.update({k: v for k, v in r.items() if k.startswith("val/")})
-            if "train/loss" in r:
-                f.write(f"{r['step']},{r['train/loss']:.6f},{last_val.get('val/mouth_lmd', '')},"
-                        f"{last_val.get('val/baseline_mouth_lmd', '')}\n")
+    return run_stage(S2LTask(cfg), cfg.s2l.train, cfg.s2l.out, run_config, stop_after, report_dir,
+                     ratios={"mouth_lmd_vs_baseline": ("mouth_lmd", "baseline_mouth_lmd")})

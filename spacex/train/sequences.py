@@ -22,3 +22,16 @@ def sample_windows(lengths: list[int], batch_size: int, window: int, rank: int, 
         mask = (np.arange(s, s + window) < T).astype(np.float32)
         items.append((pick[b], idx, mask, u[b, 1:]))
     return items
+
+
+def mfcc_stats(mfccs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient mean and std over training clips' MFCCs (T, n_mfcc)."""
+    allm = np.concatenate(mfccs)
+    return allm.mean(0), allm.std(0) + 1e-5
+
+
+def with_mfcc_stats(model: torch.nn.Module, mean: np.ndarray, std: np.ndarray) -> torch.nn.Module:
+    """Store the normalization in the model's buffers, so checkpoints carry it to inference."""
+    model.mfcc_mean.copy_(torch.from_numpy(mean))
+    model.mfcc_std.copy_(torch.from_numpy(std))
+    return model

@@ -59,6 +59,10 @@ class Task:
     def extra_update(self, net, batch: dict, optimizers: dict) -> dict[str, float]:
         return {}
 
+    def samples(self, model: torch.nn.Module, device: torch.device, out: Path) -> dict[str, Path]:
+        """Files that show what the model does (videos with sound, plots), written under `out`."""
+        return {}
+
 
 def _dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
@@ -102,6 +106,17 @@ class _Logger:
                 f.write(line + "\n")
         if self.wandb is not None:
             self.wandb.log(values, step=step)
+
+    def media(self, step: int, files: dict[str, Path]) -> None:
+        """Sample files (mp4 with sound, png) kept in the run folder and mirrored to wandb."""
+        if not self.enabled or not files:
+            return
+        print(f"[{time.strftime('%H:%M:%S')}] samples: " + ", ".join(str(p) for p in files.values()), flush=True)
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({f"samples/{k}": (wandb.Video(str(p), format="mp4") if p.suffix == ".mp4"
+                                             else wandb.Image(str(p))) for k, p in files.items()}, step=step)
 
     def close(self) -> None:
         if self.wandb is not None:
@@ -209,7 +224,39 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
             break
     if rank == 0 and metrics:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        model.eval()
+        with torch.no_grad():
+            logger.media(step + 1, task.samples(model, device, out / "samples"))
     logger.close()
+    return metrics
+
+
+def run_stage(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, stop_after: int | None = None,
+              report_dir: str | Path | None = None, ratios: dict[str, tuple[str, str]] | None = None,
+              finish=None) -> dict:
+    """Print the resolved config, train, run `finish(metrics)` (e.g. keypoint extraction), and write the DVC
+    report: metrics.json (final validation; `ratios` adds name = a / b, e.g. model over baseline) and
+    curve.csv (train loss and every validation value by step)."""
+    print(json.dumps(run_config, indent=1, default=str), flush=True)
+    metrics = train(task, cfg, out, run_config, stop_after=stop_after)
+    if metrics and finish is not None:
+        metrics.update(finish(metrics) or {})
+    if report_dir and metrics:
+        rep = Path(report_dir)
+        rep.mkdir(parents=True, exist_ok=True)
+        m = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
+        for name, (a, b) in (ratios or {}).items():
+            m[name] = round(metrics[a] / metrics[b], 4)
+        (rep / "metrics.json").write_text(json.dumps(m, indent=1))
+        rows = [json.loads(ln) for ln in (Path(out) / "stats.jsonl").read_text().splitlines() if ln]
+        keys = sorted({k for r in rows for k in r if k.startswith("val/")})
+        last: dict = {}
+        with open(rep / "curve.csv", "w") as f:
+            f.write(",".join(["step", "train_loss"] + [k[4:] for k in keys]) + "\n")
+            for r in rows:
+                last.update({k: v for k, v in r.items() if k.startswith("val/")})
+                if "train/loss" in r:
+                    f.write(",".join([str(r["step"]), f"{r['train/loss']:.6f}"] + [str(last.get(k, "")) for k in keys]) + "\n")
     return metrics
 
 

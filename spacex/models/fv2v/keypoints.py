@@ -1,5 +1,4 @@
 """Canonical 3D keypoint detector: image -> K identity-specific keypoints (B, K, 3) in [-1, 1]^3."""
-import torch
 import torch.nn.functional as F
 from torch import nn
 
