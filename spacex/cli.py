@@ -5,6 +5,7 @@
     spacex corpus check  data/synthtalk               decode every clip, verify streams, print figures
     spacex preprocess [--shard i/n]                   faces, landmarks, pose, eyes, MFCCs -> the store
     spacex weights list|fetch                         external weight files (cache, checksums)
+    spacex animate PHOTO AUDIO -o OUT.mp4             talking-head video with sound from the trained stages
     spacex config                                     print the resolved config of a profile
 """
 from __future__ import annotations
@@ -96,6 +97,22 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def cmd_animate(args) -> int:
+    from spacex.animate.pipeline import AnimateError, AnimateOptions, Animator
+
+    try:
+        animator = Animator.from_runs(args.runs, device=args.device)
+        result = animator(args.photo, args.audio, AnimateOptions(
+            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, fps=args.fps))
+    except AnimateError as e:
+        print(f"spacex animate: {e}", file=sys.stderr)
+        return 2
+    out = result.save(args.out, intermediates=args.intermediates)
+    print(f"{out}: {len(result.frames)} frames at {result.fps} fps, "
+          + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacex", description="SPACEx reproduction kit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +157,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", action="store_true", help="only rebuild manifest.json and skipped.csv (after shards)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("animate", help="photo + speech -> talking-head mp4 with sound",
+                       description="Animate a portrait photo with a speech recording (wav, mp3, flac, or the audio "
+                                   "of an mp4; any rate; mono or stereo) using the trained checkpoints.")
+    p.add_argument("photo", help="portrait image (one face; the largest is used)")
+    p.add_argument("audio", help="speech recording")
+    p.add_argument("-o", "--out", required=True, help="output .mp4 (written only when complete)")
+    p.add_argument("--runs", default="build/train", help="folder with fv2v/, s2l/, l2l/, posegen/ run folders")
+    p.add_argument("--emotion", default="neutral:1.0",
+                   help="emotion mix with intensities in [0, 1], e.g. happy:0.7,surprise:0.3 (default neutral:1.0)")
+    p.add_argument("--pose", default="predicted", choices=["predicted", "fixed"],
+                   help="head pose: predicted from speech (PoseGen, seeded) or fixed to the photo's")
+    p.add_argument("--seed", type=int, default=0, help="seed for predicted pose and automatic blinks")
+    p.add_argument("--blink", default="auto", help="auto (natural rate) | off | times in seconds, e.g. 1.2,3.5")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--intermediates", action="store_true",
+                   help="also save normalized/posed landmarks, keypoints and pose as OUT.npz")
+    p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("weights", help="external weight files: list them, fetch them (needs network)")
     p.add_argument("action", choices=["list", "fetch"])

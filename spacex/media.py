@@ -120,7 +120,11 @@ def iter_frames(path: str | Path):
 
 def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """The first audio stream as mono float32 (S,), resampled to `sample_rate` if given."""
-    with av.open(str(path)) as container:
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise MediaError(f"{path}: not a readable media file ({type(e).__name__}: {e})") from e
+    with container:
         if not container.streams.audio:
             raise MediaError(f"{path}: no audio stream")
         aus = container.streams.audio[0]

@@ -11,41 +11,54 @@ from torch import nn
 
 class Perceptual(nn.Module):
     """Multi-scale VGG19 L1 (relu1_2 .. relu5_4) when `vgg19-dcbb9e9d.pth` is cached; otherwise a 3-scale
-    L1 image pyramid. `self.kind` says which one runs."""
+    L1 image pyramid, with a warning. VGG is loaded at the first loss computation (inference never needs it)
+    and kept out of the state dict (it is not ours to save)."""
 
     LAYERS = (3, 8, 17, 26, 35)
 
     def __init__(self, use_vgg: bool = True):
         super().__init__()
-        self.vgg = None
-        self.kind = "pyramid_l1"
-        if use_vgg:
-            from spacex import weights
-
-            try:
-                path = weights.require("vgg19")
-            except weights.MissingWeights as e:
-                warnings.warn(f"perceptual loss runs WITHOUT VGG19 (image-pyramid L1 instead): {e}", stacklevel=2)
-            else:
-                import torchvision
-
-                vgg = torchvision.models.vgg19()
-                vgg.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-                self.vgg = vgg.features[: self.LAYERS[-1] + 1].eval().requires_grad_(False)
-                self.kind = "vgg19"
+        self.use_vgg = use_vgg
+        self._vgg: list = []  # [] = not loaded yet; [None] = unavailable; [module] = loaded
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
+    @property
+    def kind(self) -> str:
+        return "vgg19" if self._load() is not None else "pyramid_l1"
+
+    def _load(self):
+        if not self._vgg:
+            vgg = None
+            if self.use_vgg:
+                from spacex import weights
+
+                try:
+                    path = weights.require("vgg19")
+                except weights.MissingWeights as e:
+                    warnings.warn(f"perceptual loss runs WITHOUT VGG19 (image-pyramid L1 instead): {e}", stacklevel=3)
+                else:
+                    import torchvision
+
+                    net = torchvision.models.vgg19()
+                    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+                    vgg = net.features[: self.LAYERS[-1] + 1].eval().requires_grad_(False)
+            self._vgg.append(vgg)
+        return self._vgg[0]
+
     def forward(self, x, y):
+        vgg = self._load()
+        if vgg is not None and next(vgg.parameters()).device != x.device:
+            vgg.to(x.device)
         loss = 0.0
         for s in (1.0, 0.5, 0.25):
             xs = x if s == 1 else F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
             ys = y if s == 1 else F.interpolate(y, scale_factor=s, mode="bilinear", align_corners=False)
-            if self.vgg is None:
+            if vgg is None:
                 loss = loss + (xs - ys).abs().mean()
                 continue
             a, b = (xs - self.mean) / self.std, (ys - self.mean) / self.std
-            for i, layer in enumerate(self.vgg):
+            for i, layer in enumerate(vgg):
                 a, b = layer(a), layer(b)
                 if i in self.LAYERS:
                     loss = loss + (a - b.detach()).abs().mean()
