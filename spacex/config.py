@@ -129,6 +129,18 @@ class L2LConfig:
 
 
 @dataclass
+class AnimateConfig:
+    """Inference stage (`animate`): render a split and a demo with the trained checkpoints."""
+
+    out: str = "build/animate"
+    runs: str = "build/train"  # run folders fv2v/, s2l/, l2l/, posegen/
+    split: str = "test"
+    pose: str = "predicted"  # predicted | fixed
+    seed: int = 0
+    demo_text: str = "Hello! This portrait was animated from a single photo and a speech recording."
+
+
+@dataclass
 class Config:
     profile: str = "smoke"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
@@ -137,6 +149,7 @@ class Config:
     posegen: PoseGenConfig = field(default_factory=PoseGenConfig)
     fv2v: FV2VConfig = field(default_factory=FV2VConfig)
     l2l: L2LConfig = field(default_factory=L2LConfig)
+    animate: AnimateConfig = field(default_factory=AnimateConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -134,3 +134,19 @@ write_notebook(
         'assert metrics["kp_l1"] < metrics["baseline_source_kp_l1"], "L2L did not beat the source keypoints"',
     ],
 )
+
+
+write_notebook(
+    "notebooks/40_infer.ipynb",
+    "# 40 infer: animate the test split and a demo\n\n"
+    "Each test clip's first frame is the photo, its own audio and emotion label drive it; plus the astronaut "
+    "speaking a TTS sentence. The same as `spacex animate PHOTO AUDIO -o OUT.mp4` per item.\n"
+    "Outputs: `build/animate/*.mp4` (+ .npz intermediates), `reports/animate/summary.json`.",
+    'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/animate"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.animate import batch\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.dumps())",
+        "summary = batch.render_split(cfg, report_dir=report_dir)\nsummary",
+        "from IPython.display import Video\n\nVideo(summary[\"demo\"], embed=True)",
+    ],
+)
