@@ -167,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="build/train", help="folder with fv2v/, s2l/, l2l/, posegen/ run folders")
     p.add_argument("--emotion", default="neutral:1.0",
                    help="emotion mix with intensities in [0, 1], e.g. happy:0.7,surprise:0.3 (default neutral:1.0)")
-    p.add_argument("--pose", default="predicted", choices=["predicted", "fixed"],
-                   help="head pose: predicted from speech (PoseGen, seeded) or fixed to the photo's")
+    p.add_argument("--pose", default="predicted",
+                   help="head pose: predicted (from speech, PoseGen, seeded; several samples with --seed), fixed "
+                        "(the photo's), video:PATH (transfer a video's head motion), file:PATH (.npy or .csv rows "
+                        "of yaw,pitch,roll degrees)")
     p.add_argument("--seed", type=int, default=0, help="seed for predicted pose and automatic blinks")
     p.add_argument("--blink", default="auto", help="auto (natural rate) | off | times in seconds, e.g. 1.2,3.5")
     p.add_argument("--fps", type=float, default=30.0)

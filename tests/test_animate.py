@@ -86,3 +86,30 @@ def test_bad_input_gets_a_clear_error(animator, speech, tmp_path):
         animator(data.astronaut(), junk)
     with pytest.raises(ValueError, match="vocabulary"):
         animator(data.astronaut(), wav, AnimateOptions(emotion="bored:1.0"))
+
+
+def test_pose_transfer_reproduces_the_source_videos_yaw(animator, small_corpus):
+    """Transfer a SynthTalk clip's head motion: its yaw (relative to frame 0) within 4 degrees of the truth."""
+    from spacex.corpus import clip as clipfmt
+
+    row = clipfmt.read_manifest(small_corpus)[0]
+    video = clipfmt.clip_paths(small_corpus, row["clip_id"])["video"]
+    truth = clipfmt.read_groundtruth(small_corpus, row["clip_id"])["rotation"]
+    r = animator(data.astronaut(), video, AnimateOptions(pose=f"video:{video}", blink="off"))
+    T = min(len(r.pose), len(truth))
+    got = r.pose[:T, 0] - r.pose[0, 0]
+    want = truth[:T, 0] - truth[0, 0]
+    assert np.abs(got - want).mean() < 4.0
+    assert np.ptp(want) > 2  # the clip does turn, so the test means something
+
+
+def test_pose_from_a_file(animator, speech, tmp_path):
+    wav, _ = speech
+    yaw = np.linspace(0, 20, 40)
+    np.savetxt(tmp_path / "pose.csv", np.c_[yaw, np.zeros(40), np.zeros(40)], delimiter=",")
+    r = animator(data.astronaut(), wav, AnimateOptions(pose=f"file:{tmp_path / 'pose.csv'}", blink="off"))
+    np.testing.assert_allclose(r.pose[:40, 0] - r.pose[0, 0], yaw, atol=1e-6)
+    np.testing.assert_allclose(r.pose[40:, 0] - r.pose[0, 0], 20, atol=1e-6)  # held after the file ends
+    (tmp_path / "bad.csv").write_text("1,2\n")
+    with pytest.raises(AnimateError, match="pose file"):
+        animator(data.astronaut(), wav, AnimateOptions(pose=f"file:{tmp_path / 'bad.csv'}"))

@@ -44,7 +44,7 @@ class AnimateError(ValueError):
 @dataclass
 class AnimateOptions:
     emotion: str = "neutral:1.0"  # label mix with intensities, e.g. "happy:0.7,surprise:0.3"
-    pose: str = "predicted"  # predicted (PoseGen, seeded) | fixed (the photo's pose)
+    pose: str = "predicted"  # predicted (PoseGen, seeded) | fixed (the photo's) | video:PATH | file:PATH.npy
     pose_seed: int = 0
     blink: str = "auto"  # auto (natural rate, seeded) | off | comma-separated times in seconds
     fps: float = 30.0
@@ -134,8 +134,14 @@ class Animator:
             rotation = rotation + delta[:, :3] * 10
             translation = translation + np.c_[delta[:, 3:5] * scale[:, None], np.zeros(T)]
             scale = scale * np.exp(delta[:, 5])
+        elif options.pose.startswith(("video:", "file:")):
+            kind, _, path = options.pose.partition(":")
+            delta = self.pose_from_video(path, T, options.fps) if kind == "video" else self.pose_from_file(path, T)
+            rotation = rotation + delta[:, :3] * 10
+            translation = translation + np.c_[delta[:, 3:5] * scale[:, None], np.zeros(T)]
+            scale = scale * np.exp(delta[:, 5])
         elif options.pose != "fixed":
-            raise AnimateError(f"unknown pose mode {options.pose!r} (predicted | fixed)")
+            raise AnimateError(f"unknown pose mode {options.pose!r} (predicted | fixed | video:PATH | file:PATH)")
         posed = posefit.pose(norm, posefit.Pose(rotation, translation, scale))  # (T, 68, 3) photo pixels
         timings["landmarks"] = time.perf_counter() - t0
 
@@ -162,6 +168,41 @@ class Animator:
         timings["render"] = time.perf_counter() - t0
         return AnimateResult(np.concatenate(frames), wav, sr, options.fps, norm, posed, kp.cpu().numpy(), rotation,
                              timings)
+
+    def pose_from_video(self, path: str | Path, T: int, fps: float) -> np.ndarray:
+        """Head motion of a video (its pose relative to its first frame) as (T, 6) pose features, resampled to
+        `fps` and held at the last value when the video is shorter than the speech."""
+        from spacex.train.posegen import pose_features
+
+        try:
+            frames, vfps = media.read_frames(path)
+            track = track_face(frames, every=5, min_face=32)
+            lms = self.backend(ClipInput("pose_video", Path("."), frames, track))
+        except (media.MediaError, SkipClip, OSError) as e:
+            raise AnimateError(f"pose video {path}: {e}") from e
+        fit = posefit.fit_pose(lms, smoothing=1.0)
+        feats = pose_features(fit.rotation, fit.translation, fit.scale)  # (Tv, 6)
+        idx = np.minimum((np.arange(T) * vfps / fps).round().astype(int), len(feats) - 1)
+        return feats[idx]
+
+    @staticmethod
+    def pose_from_file(path: str | Path, T: int) -> np.ndarray:
+        """A (N, 3) [yaw, pitch, roll] degrees or (N, 6) pose-feature sequence (.npy, or .csv / .txt with one
+        row per frame), relative to its first row; held at the last row when shorter than the speech."""
+        from spacex.train.posegen import pose_features
+
+        try:
+            seq = np.load(path) if str(path).endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
+        except (OSError, ValueError) as e:
+            raise AnimateError(f"pose file {path}: {e}") from e
+        seq = np.asarray(seq, np.float64)
+        if seq.ndim != 2 or seq.shape[1] not in (3, 6) or len(seq) == 0:
+            raise AnimateError(f"pose file {path}: expected rows of 3 angles (or 6 pose features), got {seq.shape}")
+        if seq.shape[1] == 3:
+            seq = pose_features(seq, np.zeros((len(seq), 3)), np.ones(len(seq)))
+        else:
+            seq = seq - seq[:1]
+        return seq[np.minimum(np.arange(T), len(seq) - 1)]
 
     @staticmethod
     def _read_image(image) -> np.ndarray:
