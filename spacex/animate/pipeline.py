@@ -158,15 +158,10 @@ class Animator:
         timings["keypoints"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        frames = []
-        for i in range(0, T, 16):  # batched rendering; appearance computed once
-            k = kp[i:i + 16]
-            n = len(k)
-            feats = {key: v.expand(n, *v.shape[1:]) for key, v in src.items() if torch.is_tensor(v)}
-            img = self.fv2v.render(source.expand(n, -1, -1, -1), feats, k)
-            frames.append((img.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+        imgs = self.fv2v.render_sequence(source, src, kp)  # batched; the appearance volume was computed once
+        frames = (imgs.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         timings["render"] = time.perf_counter() - t0
-        return AnimateResult(np.concatenate(frames), wav, sr, options.fps, norm, posed, kp.cpu().numpy(), rotation,
+        return AnimateResult(frames, wav, sr, options.fps, norm, posed, kp.cpu().numpy(), rotation,
                              timings)
 
     def pose_from_video(self, path: str | Path, T: int, fps: float) -> np.ndarray:

@@ -147,14 +147,7 @@ class FV2VTask(Task):
         c = self.val_data.clips[0]
         frames = to_float(c["frames"]).to(device)
         src = model.source_features(frames[:1])
-        recon = []
-        for i in range(0, len(frames), 16):
-            chunk = frames[i:i + 16]
-            kp, _ = model.driving_keypoints(src["kp_canonical"].expand(len(chunk), -1, -1), chunk)
-            recon.append(model.render(frames[:1].expand(len(chunk), -1, -1, -1),
-                                      {k: (v.expand(len(chunk), *v.shape[1:]) if torch.is_tensor(v) else v)
-                                       for k, v in src.items() if k != "pose"}, kp))
-        recon = torch.cat(recon)
+        recon = model.render_sequence(frames[:1], src, model.keypoints_of(src["kp_canonical"], frames))
         panel = torch.cat([frames, recon, frames[:1].expand_as(frames)], 3)  # (T, 3, S, 3S)
         video = (panel.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         return {"reenactment": samples.video_with_audio(out / f"{c['clip_id']}_reenactment.mp4", video, c["fps"],
@@ -175,13 +168,9 @@ def extract_keypoints(cfg: Config, device: str = "cpu") -> Path:
         for c in data.clips:
             frames = to_float(c["frames"]).to(device)
             src = model.source_features(frames[:1])
-            kps = []
-            for i in range(0, len(frames), 32):
-                chunk = frames[i:i + 32]
-                kp, _ = model.driving_keypoints(src["kp_canonical"].expand(len(chunk), -1, -1), chunk)
-                kps.append(kp)
+            kps = model.keypoints_of(src["kp_canonical"], frames)
             tmp = out / f".{c['clip_id']}.partial.npz"
-            np.savez(tmp, driving=torch.cat(kps).cpu().numpy(), source=src["kp"][0].cpu().numpy(),
+            np.savez(tmp, driving=kps.cpu().numpy(), source=src["kp"][0].cpu().numpy(),
                      canonical=src["kp_canonical"][0].cpu().numpy())
             tmp.replace(out / f"{c['clip_id']}.npz")
     return out

@@ -83,6 +83,23 @@ class FaceVid2Vid(nn.Module):
         motion = self.motion(src["volume"], src["kp"], kp_driving)
         return self.generator(source_img, src["volume"], motion)
 
+    def keypoints_of(self, kp_canonical, frames, chunk: int = 32) -> torch.Tensor:
+        """Driving keypoints (T, K, 3) of frames (T, 3, S, S) for one identity (kp_canonical (1, K, 3)), in chunks."""
+        out = []
+        for i in range(0, len(frames), chunk):
+            part = frames[i:i + chunk]
+            out.append(self.driving_keypoints(kp_canonical.expand(len(part), -1, -1), part)[0])
+        return torch.cat(out)
+
+    def render_sequence(self, source_img, src: dict, kps, chunk: int = 16) -> torch.Tensor:
+        """Frames (T, 3, S, S) for driving keypoints (T, K, 3) from one source (batch 1), rendered in chunks."""
+        out = []
+        for i in range(0, len(kps), chunk):
+            k = kps[i:i + chunk]
+            feats = {name: v.expand(len(k), *v.shape[1:]) for name, v in src.items() if torch.is_tensor(v)}
+            out.append(self.render(source_img.expand(len(k), -1, -1, -1), feats, k))
+        return torch.cat(out)
+
     # -- training ------------------------------------------------------------------------------------
     def forward(self, source, driving, pose_driving, weights: FV2VWeights, generator=None) -> tuple[torch.Tensor, dict]:
         """Generator-side losses for a batch of (source, driving) frames; pose_driving (B, 3) degrees."""
