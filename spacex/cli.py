@@ -98,17 +98,25 @@ def cmd_weights(args) -> int:
 
 
 def cmd_animate(args) -> int:
+    from pathlib import Path
+
     from spacex.animate.pipeline import AnimateError, AnimateOptions, Animator
 
     try:
         animator = Animator.from_runs(args.runs, device=args.device)
         result = animator(args.photo, args.audio, AnimateOptions(
-            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, fps=args.fps))
+            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, fps=args.fps),
+            stream_to=args.out)  # frames go straight to the file: long clips do not fill memory
     except AnimateError as e:
         print(f"spacex animate: {e}", file=sys.stderr)
         return 2
-    out = result.save(args.out, intermediates=args.intermediates)
-    print(f"{out}: {len(result.frames)} frames at {result.fps} fps, "
+    out = result.video
+    if args.intermediates:
+        import numpy as np
+
+        np.savez(Path(out).with_suffix(".npz"), normalized_landmarks=result.normalized_landmarks,
+                 posed_landmarks=result.posed_landmarks, keypoints=result.keypoints, pose=result.pose)
+    print(f"{out}: {len(result.keypoints)} frames at {result.fps} fps, "
           + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     return 0
 

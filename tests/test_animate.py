@@ -113,3 +113,15 @@ def test_pose_from_a_file(animator, speech, tmp_path):
     (tmp_path / "bad.csv").write_text("1,2\n")
     with pytest.raises(AnimateError, match="pose file"):
         animator(data.astronaut(), wav, AnimateOptions(pose=f"file:{tmp_path / 'bad.csv'}"))
+
+
+def test_streamed_output_equals_the_in_memory_one(animator, speech, tmp_path):
+    wav, _ = speech
+    opts = AnimateOptions(pose="fixed", blink="off")
+    whole = animator(data.astronaut(), wav, opts)
+    whole.save(tmp_path / "whole.mp4")
+    streamed = animator(data.astronaut(), wav, opts, stream_to=tmp_path / "streamed.mp4")
+    assert streamed.frames is None and streamed.video == tmp_path / "streamed.mp4"
+    assert (tmp_path / "whole.mp4").read_bytes() == (tmp_path / "streamed.mp4").read_bytes()
+    with pytest.raises(ValueError, match="streamed"):
+        streamed.save(tmp_path / "again.mp4")

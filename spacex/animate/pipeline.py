@@ -53,7 +53,7 @@ class AnimateOptions:
 
 @dataclass
 class AnimateResult:
-    frames: np.ndarray  # (T, S, S, 3) uint8
+    frames: np.ndarray | None  # (T, S, S, 3) uint8; None when streamed to `video`
     audio: np.ndarray  # (N,) float32 mono
     sample_rate: int
     fps: float
@@ -62,11 +62,16 @@ class AnimateResult:
     keypoints: np.ndarray  # (T, K, 3) face-vid2vid driving keypoints
     pose: np.ndarray  # (T, 3) degrees [yaw, pitch, roll]
     timings: dict = field(default_factory=dict)
+    video: Path | None = None  # the mp4, when the call streamed to it
+
+    def audio48(self, n_frames: int) -> np.ndarray:
+        return media.resample_audio(self.audio, self.sample_rate, 48_000)[: int(n_frames / self.fps * 48_000)]
 
     def save(self, path: str | Path, intermediates: bool = False) -> Path:
         """The mp4 (H.264 + AAC, written atomically); with `intermediates`, an .npz of the arrays beside it."""
-        audio48 = media.resample_audio(self.audio, self.sample_rate, 48_000)[: int(len(self.frames) / self.fps * 48_000)]
-        out = media.write_video(path, self.frames, self.fps, audio48, 48_000)
+        if self.frames is None:
+            raise ValueError(f"frames were streamed to {self.video}; nothing left in memory to save")
+        out = media.write_video(path, self.frames, self.fps, self.audio48(len(self.frames)), 48_000)
         if intermediates:
             np.savez(Path(path).with_suffix(".npz"), normalized_landmarks=self.normalized_landmarks,
                      posed_landmarks=self.posed_landmarks, keypoints=self.keypoints, pose=self.pose)
@@ -90,8 +95,10 @@ class Animator:
                    posegen, emotions or emo.DEFAULT_EMOTIONS, device)
 
     @torch.no_grad()
-    def __call__(self, image: str | Path | np.ndarray, audio: str | Path, options: AnimateOptions = AnimateOptions()
-                 ) -> AnimateResult:
+    def __call__(self, image: str | Path | np.ndarray, audio: str | Path, options: AnimateOptions = AnimateOptions(),
+                 stream_to: str | Path | None = None) -> AnimateResult:
+        """Animate; with `stream_to`, frames go to that mp4 as they are rendered (memory does not grow with the
+        clip's length: only per-frame landmarks and keypoints are kept) and `result.frames` is None."""
         t0, timings = time.perf_counter(), {}
         photo = self._read_image(image)
         try:
@@ -158,11 +165,19 @@ class Animator:
         timings["keypoints"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        imgs = self.fv2v.render_sequence(source, src, kp)  # batched; the appearance volume was computed once
-        frames = (imgs.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        result = AnimateResult(None, wav, sr, options.fps, norm, posed, kp.cpu().numpy(), rotation, timings)
+
+        def frames(chunk: int = 16):  # batched rendering; the appearance volume was computed once
+            for i in range(0, T, chunk):
+                imgs = self.fv2v.render_sequence(source, src, kp[i:i + chunk], chunk)
+                yield from (imgs.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+        if stream_to is not None:
+            result.video = media.write_video(stream_to, frames(), options.fps, result.audio48(T), 48_000)
+        else:
+            result.frames = np.stack(list(frames()))
         timings["render"] = time.perf_counter() - t0
-        return AnimateResult(frames, wav, sr, options.fps, norm, posed, kp.cpu().numpy(), rotation,
-                             timings)
+        return result
 
     def pose_from_video(self, path: str | Path, T: int, fps: float) -> np.ndarray:
         """Head motion of a video (its pose relative to its first frame) as (T, 6) pose features, resampled to
