@@ -98,8 +98,6 @@ def cmd_weights(args) -> int:
 
 
 def cmd_animate(args) -> int:
-    from pathlib import Path
-
     from spacex.animate.pipeline import AnimateError, AnimateOptions, Animator
 
     try:
@@ -112,10 +110,7 @@ def cmd_animate(args) -> int:
         return 2
     out = result.video
     if args.intermediates:
-        import numpy as np
-
-        np.savez(Path(out).with_suffix(".npz"), normalized_landmarks=result.normalized_landmarks,
-                 posed_landmarks=result.posed_landmarks, keypoints=result.keypoints, pose=result.pose)
+        result.save_intermediates(out)
     print(f"{out}: {len(result.keypoints)} frames at {result.fps} fps, "
           + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     return 0

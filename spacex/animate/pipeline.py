@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from spacex import media
-from spacex.corpus.synth.face import blink_track
+from spacex.corpus.synth.face import blink_track, close_eyes
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.models.l2l import Landmarks2Latents
 from spacex.models.posegen import PoseGen
@@ -33,8 +33,6 @@ from spacex.preprocess.backends import ClipInput, make_backend
 from spacex.preprocess.detect import SkipClip, track_face
 from spacex.train.fv2v import crop_frames, to_float
 from spacex.train.trainer import load_model
-
-UPPER_LIDS, LOWER_LIDS = [37, 38, 43, 44], [41, 40, 47, 46]
 
 
 class AnimateError(ValueError):
@@ -73,9 +71,15 @@ class AnimateResult:
             raise ValueError(f"frames were streamed to {self.video}; nothing left in memory to save")
         out = media.write_video(path, self.frames, self.fps, self.audio48(len(self.frames)), 48_000)
         if intermediates:
-            np.savez(Path(path).with_suffix(".npz"), normalized_landmarks=self.normalized_landmarks,
-                     posed_landmarks=self.posed_landmarks, keypoints=self.keypoints, pose=self.pose)
+            self.save_intermediates(path)
         return out
+
+    def save_intermediates(self, video_path: str | Path) -> Path:
+        """normalized and posed landmarks, keypoints and pose as an .npz beside the video."""
+        p = Path(video_path).with_suffix(".npz")
+        np.savez(p, normalized_landmarks=self.normalized_landmarks, posed_landmarks=self.posed_landmarks,
+                 keypoints=self.keypoints, pose=self.pose)
+        return p
 
 
 class Animator:
@@ -138,17 +142,17 @@ class Animator:
                 raise AnimateError("pose 'predicted' needs a trained PoseGen (build/train/posegen/last.pt)")
             g = torch.Generator().manual_seed(options.pose_seed)
             delta = self.posegen.sample(mf, em, n=1, generator=g)[0, 0].cpu().numpy()  # (T, 6)
-            rotation = rotation + delta[:, :3] * 10
-            translation = translation + np.c_[delta[:, 3:5] * scale[:, None], np.zeros(T)]
-            scale = scale * np.exp(delta[:, 5])
         elif options.pose.startswith(("video:", "file:")):
             kind, _, path = options.pose.partition(":")
             delta = self.pose_from_video(path, T, options.fps) if kind == "video" else self.pose_from_file(path, T)
-            rotation = rotation + delta[:, :3] * 10
-            translation = translation + np.c_[delta[:, 3:5] * scale[:, None], np.zeros(T)]
-            scale = scale * np.exp(delta[:, 5])
-        elif options.pose != "fixed":
+        elif options.pose == "fixed":
+            delta = np.zeros((T, 6))
+        else:
             raise AnimateError(f"unknown pose mode {options.pose!r} (predicted | fixed | video:PATH | file:PATH)")
+        # Pose features (spacex.models.posegen) are relative to the first frame: apply them to the photo's pose.
+        rotation = rotation + delta[:, :3] * 10
+        translation = translation + np.c_[delta[:, 3:5] * scale[:, None], np.zeros(T)]
+        scale = scale * np.exp(delta[:, 5])
         posed = posefit.pose(norm, posefit.Pose(rotation, translation, scale))  # (T, 68, 3) photo pixels
         timings["landmarks"] = time.perf_counter() - t0
 
@@ -242,6 +246,4 @@ class Animator:
             for s in (float(x) for x in options.blink.split(",") if x.strip()):
                 closure = np.maximum(closure, np.interp(t, [s - 0.09, s, s + 0.04, s + 0.2], [0, 1, 1, 0],
                                                         left=0, right=0))
-        out = norm.copy()
-        out[:, UPPER_LIDS, 1] += 0.92 * closure[:, None] * (out[:, LOWER_LIDS, 1] - out[:, UPPER_LIDS, 1])
-        return out
+        return close_eyes(norm, closure)

@@ -267,6 +267,13 @@ _EMOTION_POSE = {
 }
 
 
+def close_eyes(norm: np.ndarray, closure: np.ndarray) -> np.ndarray:
+    """Normalized landmarks (T, 68, 3) with the upper lids moved towards the lower lids by closure (T,) in [0, 1]."""
+    out = norm.copy()
+    out[:, _UPPER_LIDS, 1] += 0.92 * closure[:, None] * (out[:, _LOWER_LIDS, 1] - out[:, _UPPER_LIDS, 1])
+    return out
+
+
 def head_pose_track(n: int, fps: float, stressed_times: list[float], emotion: str, intensity: float,
                     motion: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Rotation (n, 3) degrees [yaw, pitch, roll] and translation (n, 2) in normalized units."""
@@ -334,8 +341,7 @@ def animate(identity: Identity, phonemes: list[tuple[str, float, float]], n_fram
     # Blinks: upper lids travel to the lower lids.
     eye_closure, blinks = blink_track(n_frames / fps, fps, rng)
     eye_closure = eye_closure[:n_frames]
-    up, lo = _UPPER_LIDS, _LOWER_LIDS
-    norm[:, up, 1] += 0.92 * eye_closure[:, None] * (norm[:, lo, 1] - norm[:, up, 1])
+    norm = close_eyes(norm, eye_closure)
 
     stressed = [s for (sym, s, _e) in phonemes if is_stressed(sym)]
     rotation, translation = head_pose_track(n_frames, fps, stressed, emotion, intensity, identity.motion, rng)

@@ -9,6 +9,7 @@ By construction the frame's ground-truth 2D landmarks are exactly the posed land
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ class Portrait:
     landmarks: np.ndarray  # (68, 2) pixel coordinates in `image`
 
 
+@lru_cache(maxsize=1)
 def _dlib_models():
     import warnings
 
