@@ -49,6 +49,10 @@ REGISTRY: dict[str, WeightFile] = {w.name: w for w in [
     WeightFile("inception_fid", "pt_inception-2015-12-05-6726825d.pth",
                "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
                "6726825d", "FID metric"),
+    # The file name carries no hash; the SHA-256 is the one two independent public SyncNet wrappers pin.
+    WeightFile("syncnet_v2", "syncnet_v2.model", "https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
+               "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
+               "LSE-D / LSE-C lip-sync metric (SyncNet v2)"),
 ]}
 
 
