@@ -103,14 +103,16 @@ def cmd_animate(args) -> int:
     try:
         animator = Animator.from_runs(args.runs, device=args.device)
         result = animator(args.photo, args.audio, AnimateOptions(
-            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, fps=args.fps),
-            stream_to=args.out)  # frames go straight to the file: long clips do not fill memory
+            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, fps=args.fps,
+            chunk=args.chunk, faces=args.faces), stream_to=args.out, progress=not args.quiet)
+        # frames go straight to the file, chunk by chunk: long clips do not fill memory
     except AnimateError as e:
         print(f"spacex animate: {e}", file=sys.stderr)
         return 2
     out = result.video
     if args.intermediates:
         result.save_intermediates(out)
+        print(f"intermediates: {out.with_suffix('.npz')} {result.save_side_by_side(out)}")
     print(f"{out}: {len(result.keypoints)} frames at {result.fps} fps, "
           + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     return 0
@@ -164,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("animate", help="photo + speech -> talking-head mp4 with sound",
                        description="Animate a portrait photo with a speech recording (wav, mp3, flac, or the audio "
                                    "of an mp4; any rate; mono or stereo) using the trained checkpoints.")
-    p.add_argument("photo", help="portrait image (one face; the largest is used)")
+    p.add_argument("photo", help="portrait image (one face; with several, see --faces)")
     p.add_argument("audio", help="speech recording")
     p.add_argument("-o", "--out", required=True, help="output .mp4 (written only when complete)")
     p.add_argument("--runs", default="build/train", help="folder with fv2v/, s2l/, l2l/, posegen/ run folders")
@@ -177,9 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for predicted pose and automatic blinks")
     p.add_argument("--blink", default="auto", help="auto (natural rate) | off | times in seconds, e.g. 1.2,3.5")
     p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--faces", default="largest", choices=["largest", "error"],
+                   help="several faces in the photo: animate the largest (with a warning) or stop (default largest)")
+    p.add_argument("--chunk", type=int, default=300,
+                   help="frames per inference chunk; recurrent state is carried across chunks (default 300)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--intermediates", action="store_true",
-                   help="also save normalized/posed landmarks, keypoints and pose as OUT.npz")
+                   help="also save normalized/posed landmarks, keypoints and pose as OUT.npz and the side-by-side "
+                        "video OUT.panels.mp4 [normalized landmarks | posed landmarks | keypoints | output]")
     p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("weights", help="external weight files: list them, fetch them (needs network)")

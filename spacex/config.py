@@ -92,6 +92,11 @@ class S2LConfig:
     window: int = 48  # frames per training sequence
     mouth_y_weight: float = 3.0  # extra L1 weight on the vertical coordinate of mouth points
     augment_copies: int = 1  # augmented (pitch, EQ, loudness) MFCC variants precomputed per training clip
+    # Which frame plays the photo in training. "clip": any frame of the same clip: its expression already
+    # shows the clip's emotion, so the emotion input is redundant and emotion control is not learned.
+    # "neutral": a frame of a neutral clip of the same identity (else any other clip of that identity, else
+    # the same clip): the model has to take the expression from the emotion vector, as at inference.
+    source: str = "neutral"
     model: dict = field(default_factory=dict)  # Speech2Landmarks arguments (spacex.models.s2l.S2LArgs)
     train: TrainConfig = field(default_factory=TrainConfig)
 

@@ -125,3 +125,92 @@ def test_streamed_output_equals_the_in_memory_one(animator, speech, tmp_path):
     assert (tmp_path / "whole.mp4").read_bytes() == (tmp_path / "streamed.mp4").read_bytes()
     with pytest.raises(ValueError, match="streamed"):
         streamed.save(tmp_path / "again.mp4")
+
+
+@pytest.fixture(scope="module")
+def lively_animator():
+    """Untrained networks start as identity maps (zero heads, identity FiLM); random heads make every output
+    depend on the audio, the emotion and the recurrent state, so chunking errors would show."""
+    torch.manual_seed(1)
+    fv2v = FaceVid2Vid(resolution=32, num_kp=4, base=8, volume_channels=4, depth=4, generator_blocks=1,
+                       use_vgg=False).eval()
+    s2l = Speech2Landmarks(audio_dim=16, landmark_dim=8, hidden=16).eval()
+    l2l = Landmarks2Latents(num_kp=4, landmark_dim=8, audio_dim=8, source_dim=8, hidden=16).eval()
+    for head in (s2l.head, l2l.head):
+        torch.nn.init.normal_(head.weight, std=0.02)
+    return Animator(fv2v, s2l, l2l, PoseGen(audio_dim=8, noise_dim=4, hidden=16).eval(), DEFAULT_EMOTIONS)
+
+
+def test_chunked_inference_equals_whole_clip(lively_animator, speech):
+    wav, _ = speech
+    whole = lively_animator(data.astronaut(), wav, AnimateOptions(chunk=10_000, pose="predicted"))
+    chunked = lively_animator(data.astronaut(), wav, AnimateOptions(chunk=7, pose="predicted"))
+    assert len(whole.frames) > 7 * 5  # many chunks
+    assert np.ptp(whole.normalized_landmarks[:, lm.MOUTH, 1], axis=0).max() > 1e-3  # the audio moves the mouth
+    for name in ("normalized_landmarks", "posed_landmarks", "keypoints", "pose"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), atol=1e-4, err_msg=name)
+    assert np.abs(chunked.frames.astype(int) - whole.frames.astype(int)).max() <= 1
+
+
+def test_several_faces_largest_with_a_warning_or_an_error(animator, speech):
+    wav, _ = speech
+    face = data.astronaut()[:256, 96:352]  # the face, 256 px
+    small = face[::2, ::2]  # the same face at half size
+    photo = np.zeros((256, 512, 3), np.uint8)
+    photo[:, :256], photo[64:192, 320:448] = face, small
+    with pytest.warns(UserWarning, match="2 faces; animating the largest"):
+        r = animator(photo, wav, AnimateOptions(pose="fixed", blink="off"))
+    assert r.box[0] < 256 / 2 < r.box[2]  # the crop is on the large face
+    with pytest.raises(AnimateError, match="2 faces"):
+        animator(photo, wav, AnimateOptions(faces="error"))
+    with pytest.raises(AnimateError, match="face too small"):
+        animator(data.astronaut()[::4, ::4], wav, AnimateOptions(min_face=64))
+
+
+def test_side_by_side_intermediates_video(animator, speech, tmp_path):
+    wav, duration = speech
+    r = animator(data.astronaut(), wav, AnimateOptions(pose="fixed"), stream_to=tmp_path / "out.mp4")
+    panels = r.save_side_by_side(r.video, size=64)
+    info = media.probe(panels)
+    assert (info.width, info.height) == (4 * 64, 64) and info.has_audio
+    assert info.n_frames == len(r.keypoints)
+    frame = next(media.iter_frames(panels))[1]
+    left = frame[:, :64].astype(int)
+    assert ((left[..., 0] > 150) & (left[..., 1] < 100)).sum() > 20  # red landmark dots on white
+
+
+@pytest.fixture(scope="module")
+def trained_s2l(train_store, tmp_path_factory):
+    """A Speech2Landmarks trained briefly (smoke profile) on a 16-clip corpus: enough to learn emotion."""
+    import os
+
+    from spacex import config
+    from spacex.train import s2l
+
+    out = tmp_path_factory.mktemp("s2l_run")
+    os.environ["WANDB_MODE"] = "disabled"
+    cfg = config.load("smoke", overrides={"preprocess.out": str(train_store), "s2l.out": str(out),
+                                          "s2l.train.steps": 400, "s2l.train.eval_every": 400,
+                                          "s2l.train.ckpt_every": 400, "s2l.train.log_every": 400})
+    s2l.main(cfg)
+    from spacex.train.trainer import load_model
+
+    return load_model(out / "last.pt", Speech2Landmarks, "cpu")[0].eval()
+
+
+def test_emotion_intensity_moves_the_landmarks_monotonically(animator, trained_s2l, speech):
+    """SynthTalk's happy is a smile (wider mouth corners), surprise raises the brows: raising either intensity
+    moves the predicted landmarks that way, step by step."""
+    wav, _ = speech
+    a = Animator(animator.fv2v, trained_s2l, animator.l2l, None, DEFAULT_EMOTIONS)
+
+    def measure(emotion):
+        n = a(data.astronaut(), wav, AnimateOptions(emotion=emotion, pose="fixed", blink="off")).normalized_landmarks
+        width = np.linalg.norm(n[:, 54, :2] - n[:, 48, :2], axis=1).mean()  # mouth corners
+        brow = (n[:, 37:39, 1].mean(1) - n[:, 19:21, 1].mean(1)).mean()  # eye top to brow (y grows down)
+        return width, brow
+
+    smile = [measure(e)[0] for e in ("neutral:1.0", "happy:0.5", "happy:1.0")]
+    brows = [measure(e)[1] for e in ("neutral:1.0", "surprise:0.5", "surprise:1.0")]
+    assert np.all(np.diff(smile) > 0), smile
+    assert np.all(np.diff(brows) > 0), brows

@@ -14,11 +14,13 @@ the photo's appearance volume, computed once.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from spacex import media
 from spacex.corpus.synth.face import blink_track, close_eyes
@@ -30,7 +32,7 @@ from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import emotion as emo
 from spacex.preprocess import pose as posefit
 from spacex.preprocess.backends import ClipInput, make_backend
-from spacex.preprocess.detect import SkipClip, track_face
+from spacex.preprocess.detect import SkipClip, detect_faces, track_face
 from spacex.train.fv2v import crop_frames, to_float
 from spacex.train.trainer import load_model
 
@@ -47,6 +49,9 @@ class AnimateOptions:
     blink: str = "auto"  # auto (natural rate, seeded) | off | comma-separated times in seconds
     fps: float = 30.0
     sample_rate: int = 16_000  # analysis rate for the MFCCs
+    chunk: int = 300  # frames per inference chunk (recurrent state carried across chunks)
+    faces: str = "largest"  # several faces in the photo: "largest" (with a warning) | "error"
+    min_face: int = 32  # smallest face side in pixels that is animated
 
 
 @dataclass
@@ -61,6 +66,16 @@ class AnimateResult:
     pose: np.ndarray  # (T, 3) degrees [yaw, pitch, roll]
     timings: dict = field(default_factory=dict)
     video: Path | None = None  # the mp4, when the call streamed to it
+    photo: np.ndarray | None = None  # (H, W, 3) the animated photo
+    box: np.ndarray | None = None  # (4,) its face crop box x0, y0, x1, y1
+
+    def save_side_by_side(self, video_path: str | Path, out: str | Path | None = None, size: int = 256) -> Path:
+        """[normalized landmarks | posed landmarks on the photo | keypoints | output] as an mp4 with the audio
+        (default OUT.panels.mp4 beside the video)."""
+        from spacex.animate.panels import side_by_side
+
+        out = out or Path(video_path).with_suffix(".panels.mp4")
+        return side_by_side(self, video_path, self.photo, self.box, out, size)
 
     def audio48(self, n_frames: int) -> np.ndarray:
         return media.resample_audio(self.audio, self.sample_rate, 48_000)[: int(n_frames / self.fps * 48_000)]
@@ -100,21 +115,120 @@ class Animator:
 
     @torch.no_grad()
     def __call__(self, image: str | Path | np.ndarray, audio: str | Path, options: AnimateOptions = AnimateOptions(),
-                 stream_to: str | Path | None = None) -> AnimateResult:
-        """Animate; with `stream_to`, frames go to that mp4 as they are rendered (memory does not grow with the
-        clip's length: only per-frame landmarks and keypoints are kept) and `result.frames` is None."""
-        t0, timings = time.perf_counter(), {}
+                 stream_to: str | Path | None = None, progress: bool = False) -> AnimateResult:
+        """Animate; with `stream_to`, frames go to that mp4 as they are rendered and `result.frames` is None.
+
+        The clip is processed in chunks of `options.chunk` frames: MFCCs, Speech2Landmarks, PoseGen and
+        Landmarks2Latents run per chunk with each LSTM's state carried over and the convolutions fed the
+        neighbouring frames they look at, so the result equals whole-clip inference while only the per-frame
+        landmark and keypoint arrays (~1.7 KB per frame) grow with the clip's length."""
+        timings = dict.fromkeys(("photo", "audio", "landmarks", "keypoints", "render"), 0.0)
+        t0 = time.perf_counter()
+        photo, track, lms, fit, src_norm = self._analyse_photo(image, options)
+        timings["photo"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        wav, sr, T = self._read_audio(audio, options)
+        emotion, _ = emo.vector(options.emotion, None, self.emotions)
+        d = self.device
+        em = torch.from_numpy(emotion[None]).to(d)
+        closure = self._blink(options, T)  # (T,)
+        delta = self._pose_deltas(options, T)  # (T, 6), or None: predicted chunk by chunk
+        timings["audio"] = time.perf_counter() - t0
+
+        size = self.fv2v.args.resolution
+        source = to_float(crop_frames(photo[None], track.box, size)).to(d)  # (1, 3, S, S)
+        src = self.fv2v.source_features(source)  # appearance volume + canonical keypoints, once per video
+        x0, y0, x1, y1 = track.box
+        centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2, 0.0]), x1 - x0
+        photo_rel = (lms[0] - centre) / side * 2  # (68, 3) photo landmarks in crop units
+        src_lm = torch.from_numpy(src_norm.astype(np.float32)).to(d)
+        g = torch.Generator().manual_seed(options.pose_seed)
+        z = None if self.posegen is None else torch.randn(1, self.posegen.args.noise_dim, generator=g).to(d)
+
+        result = AnimateResult(None, wav, sr, options.fps, np.zeros((T, 68, 3), np.float32),
+                               np.zeros((T, 68, 3), np.float32), np.zeros((T, src["kp"].shape[1], 3), np.float32),
+                               np.zeros((T, 3), np.float32), timings, photo=photo, box=track.box)
+        states: dict[str, object] = {"s2l": None, "l2l": None, "posegen": None, "first": None}
+        ctx = max(self.s2l.context, self.l2l.context, self.posegen.context if self.posegen else 0)
+
+        def chunk_frames(s: int, e: int) -> torch.Tensor:  # frames s..e-1 -> keypoints (e - s, K, 3)
+            t0 = time.perf_counter()
+            lo, hi = max(0, s - ctx), min(T, e + ctx)  # the neighbouring audio the convolutions see
+            mfcc = torch.from_numpy(audiofeat.mfcc_per_frame(wav, sr, options.fps, hi - lo, start=lo)[None]).to(d)
+
+            def window(c: int):  # (mfcc, context) for a model that looks c frames each side
+                a, b = max(0, s - c), min(T, e + c)
+                return mfcc[:, a - lo: b - lo], (s - a, b - e)
+
+            m, c = window(self.s2l.context)
+            norm, states["s2l"] = self.s2l(m, src_lm, em, states["s2l"], context=c)
+            norm = close_eyes(norm[0].cpu().numpy().astype(np.float64), closure[s:e])  # (n, 68, 3)
+            if delta is None:
+                m, c = window(self.posegen.context)
+                absolute, states["posegen"] = self.posegen.absolute(m, em, z, states["posegen"], context=c)
+                if states["first"] is None:
+                    states["first"] = absolute[:, :1]
+                dl = (absolute - states["first"])[0].cpu().numpy().astype(np.float64)  # (n, 6)
+            else:
+                dl = delta[s:e]
+            # Pose features (spacex.models.posegen) are relative to the first frame: apply them to the photo's.
+            n = e - s
+            scale = np.repeat(fit.scale, n, 0)
+            pose = posefit.Pose(np.repeat(fit.rotation, n, 0) + dl[:, :3] * 10,
+                                np.repeat(fit.translation, n, 0) + np.c_[dl[:, 3:5] * scale[:, None], np.zeros(n)],
+                                scale * np.exp(dl[:, 5]))
+            posed = posefit.pose(norm, pose)  # (n, 68, 3) photo pixels
+            timings["landmarks"] += time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            motion = (posed - centre) / side * 2 - photo_rel[None]  # landmark motion from the photo's
+            m, c = window(self.l2l.context)
+            kp, states["l2l"] = self.l2l(torch.from_numpy(motion[None].astype(np.float32)).to(d), m, src["kp"], em,
+                                         states["l2l"], context=c)
+            result.normalized_landmarks[s:e], result.posed_landmarks[s:e] = norm, posed
+            result.keypoints[s:e], result.pose[s:e] = kp[0].cpu().numpy(), pose.rotation
+            timings["keypoints"] += time.perf_counter() - t0
+            return kp[0]
+
+        def frames(batch: int = 16):  # rendered in batches; the appearance volume was computed once
+            bar = tqdm(total=T, unit="frame", desc="animate", disable=not progress)
+            for s in range(0, T, options.chunk):
+                kp = chunk_frames(s, min(T, s + options.chunk))
+                for i in range(0, len(kp), batch):
+                    t0 = time.perf_counter()
+                    imgs = self.fv2v.render_sequence(source, src, kp[i:i + batch], batch)
+                    imgs = (imgs.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+                    timings["render"] += time.perf_counter() - t0
+                    bar.update(len(imgs))
+                    yield from imgs
+            bar.close()
+
+        if stream_to is not None:
+            result.video = media.write_video(stream_to, frames(), options.fps, result.audio48(T), 48_000)
+        else:
+            result.frames = np.stack(list(frames()))
+        return result
+
+    def _analyse_photo(self, image, options: AnimateOptions):
+        """The photo's face box, 68 landmarks, head pose and normalized landmarks (1, 68, 3)."""
         photo = self._read_image(image)
+        faces = [p for p in detect_faces(photo[None])[0][1] if p >= 0.9]
+        if len(faces) > 1:
+            if options.faces == "error":
+                raise AnimateError(f"photo: {len(faces)} faces (use faces='largest' to animate the largest one)")
+            warnings.warn(f"photo: {len(faces)} faces; animating the largest", stacklevel=3)
         try:
-            track = track_face(photo[None], every=1, min_face=32)
+            track = track_face(photo[None], every=1, min_face=options.min_face, second_face_ratio=np.inf)
             lms = self.backend(ClipInput("photo", Path("."), photo[None], track))  # (1, 68, 3)
         except SkipClip as e:
             raise AnimateError(f"photo: {e}") from e
         fit = posefit.fit_pose(lms)
-        src_norm = posefit.normalize(lms, fit)  # (1, 68, 3)
-        timings["photo"] = time.perf_counter() - t0
+        return photo, track, lms, fit, posefit.normalize(lms, fit)
 
-        t0 = time.perf_counter()
+    @staticmethod
+    def _read_audio(audio, options: AnimateOptions) -> tuple[np.ndarray, int, int]:
+        """Mono audio at the analysis rate, and the number of output frames it spans."""
         try:
             wav, sr = media.read_audio(audio, options.sample_rate)
         except (media.MediaError, OSError) as e:
@@ -123,65 +237,20 @@ class Animator:
             audiofeat.check_audio(wav, sr, min_seconds=1.0 / options.fps)
         except audiofeat.AudioError as e:
             raise AnimateError(f"audio: {e}") from e
-        T = int(len(wav) / sr * options.fps)
-        mfcc = audiofeat.mfcc_per_frame(wav, sr, options.fps, T)
-        emotion, _ = emo.vector(options.emotion, None, self.emotions)
-        d = self.device
-        mf, em = torch.from_numpy(mfcc[None]).to(d), torch.from_numpy(emotion[None]).to(d)
-        timings["audio"] = time.perf_counter() - t0
+        return wav, sr, int(len(wav) / sr * options.fps)
 
-        t0 = time.perf_counter()
-        norm, _ = self.s2l(mf, torch.from_numpy(src_norm.astype(np.float32)).to(d), em)
-        norm = norm[0].cpu().numpy().astype(np.float64)  # (T, 68, 3)
-        norm = self._blink(norm, options, T)
-        rotation = np.repeat(fit.rotation, T, 0)
-        translation = np.repeat(fit.translation, T, 0)
-        scale = np.repeat(fit.scale, T, 0)
+    def _pose_deltas(self, options: AnimateOptions, T: int) -> np.ndarray | None:
+        """(T, 6) pose features relative to the photo's pose; None for 'predicted' (PoseGen runs per chunk)."""
         if options.pose == "predicted":
             if self.posegen is None:
                 raise AnimateError("pose 'predicted' needs a trained PoseGen (build/train/posegen/last.pt)")
-            g = torch.Generator().manual_seed(options.pose_seed)
-            delta = self.posegen.sample(mf, em, n=1, generator=g)[0, 0].cpu().numpy()  # (T, 6)
-        elif options.pose.startswith(("video:", "file:")):
+            return None
+        if options.pose.startswith(("video:", "file:")):
             kind, _, path = options.pose.partition(":")
-            delta = self.pose_from_video(path, T, options.fps) if kind == "video" else self.pose_from_file(path, T)
-        elif options.pose == "fixed":
-            delta = np.zeros((T, 6))
-        else:
-            raise AnimateError(f"unknown pose mode {options.pose!r} (predicted | fixed | video:PATH | file:PATH)")
-        # Pose features (spacex.models.posegen) are relative to the first frame: apply them to the photo's pose.
-        rotation = rotation + delta[:, :3] * 10
-        translation = translation + np.c_[delta[:, 3:5] * scale[:, None], np.zeros(T)]
-        scale = scale * np.exp(delta[:, 5])
-        posed = posefit.pose(norm, posefit.Pose(rotation, translation, scale))  # (T, 68, 3) photo pixels
-        timings["landmarks"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        size = self.fv2v.args.resolution
-        source = to_float(crop_frames(photo[None], track.box, size)).to(d)  # (1, 3, S, S)
-        src = self.fv2v.source_features(source)
-        x0, y0, x1, y1 = track.box
-        centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2, 0.0]), x1 - x0
-        rel = (posed - centre) / side * 2
-        motion = rel - ((lms[0] - centre) / side * 2)[None]  # landmark motion from the photo's
-        kp, _ = self.l2l(torch.from_numpy(motion[None].astype(np.float32)).to(d), mf, src["kp"], em)
-        kp = kp[0]  # (T, K, 3)
-        timings["keypoints"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        result = AnimateResult(None, wav, sr, options.fps, norm, posed, kp.cpu().numpy(), rotation, timings)
-
-        def frames(chunk: int = 16):  # batched rendering; the appearance volume was computed once
-            for i in range(0, T, chunk):
-                imgs = self.fv2v.render_sequence(source, src, kp[i:i + chunk], chunk)
-                yield from (imgs.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-        if stream_to is not None:
-            result.video = media.write_video(stream_to, frames(), options.fps, result.audio48(T), 48_000)
-        else:
-            result.frames = np.stack(list(frames()))
-        timings["render"] = time.perf_counter() - t0
-        return result
+            return self.pose_from_video(path, T, options.fps) if kind == "video" else self.pose_from_file(path, T)
+        if options.pose == "fixed":
+            return np.zeros((T, 6))
+        raise AnimateError(f"unknown pose mode {options.pose!r} (predicted | fixed | video:PATH | file:PATH)")
 
     def pose_from_video(self, path: str | Path, T: int, fps: float) -> np.ndarray:
         """Head motion of a video (its pose relative to its first frame) as (T, 6) pose features, resampled to
@@ -234,16 +303,18 @@ class Animator:
         return np.ascontiguousarray(arr[..., :3].astype(np.uint8))
 
     @staticmethod
-    def _blink(norm: np.ndarray, options: AnimateOptions, T: int) -> np.ndarray:
+    def _blink(options: AnimateOptions, T: int) -> np.ndarray:
+        """Eye closure per frame (T,) in [0, 1]."""
         if options.blink == "off":
-            return norm
+            return np.zeros(T)
         if options.blink == "auto":
-            closure, _ = blink_track(T / options.fps, options.fps, np.random.default_rng(options.pose_seed))
-            closure = closure[:T]
-        else:
-            t = np.arange(T) / options.fps
-            closure = np.zeros(T)
-            for s in (float(x) for x in options.blink.split(",") if x.strip()):
-                closure = np.maximum(closure, np.interp(t, [s - 0.09, s, s + 0.04, s + 0.2], [0, 1, 1, 0],
-                                                        left=0, right=0))
-        return close_eyes(norm, closure)
+            return blink_track(T / options.fps, options.fps, np.random.default_rng(options.pose_seed))[0][:T]
+        t = np.arange(T) / options.fps
+        closure = np.zeros(T)
+        try:
+            times = [float(x) for x in options.blink.split(",") if x.strip()]
+        except ValueError:
+            raise AnimateError(f"blink: expected auto, off or times in seconds like 1.2,3.5; got {options.blink!r}")
+        for s in times:
+            closure = np.maximum(closure, np.interp(t, [s - 0.09, s, s + 0.04, s + 0.2], [0, 1, 1, 0], left=0, right=0))
+        return closure

@@ -67,15 +67,22 @@ class Landmarks2Latents(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, landmarks, mfcc, source_kp, emotion, state=None):
-        """landmarks (B, T, 68, 3): crop-relative posed landmarks minus the source frame's; mfcc (B, T, n_mfcc);
+    @property
+    def context(self) -> int:
+        """Frames of audio each side that one output frame sees (the two convolutions)."""
+        return 2 * (self.args.kernel // 2) if self.use_audio else 0
+
+    def forward(self, landmarks, mfcc, source_kp, emotion, state=None, context: tuple[int, int] = (0, 0)):
+        """landmarks (B, T, 68, 3): crop-relative posed landmarks minus the source frame's; mfcc (B, C0 + T + C1,
+        n_mfcc) with `context` (C0, C1) neighbouring frames when streaming (see Speech2Landmarks.forward);
         source_kp (B, K, 3): the source image's face-vid2vid keypoints; emotion (B, E) -> keypoints (B, T, K, 3)."""
-        B, T = mfcc.shape[:2]
+        B, T = landmarks.shape[:2]
         feats = [self.film_source(self.source(source_kp.reshape(B, -1)), emotion)[:, None].expand(B, T, -1)]
         if self.use_landmarks:
             feats.append(self.film_landmarks(self.landmarks(landmarks.reshape(B, T, -1)), emotion))
         if self.use_audio:
             x = ((mfcc - self.mfcc_mean) / self.mfcc_std).transpose(1, 2)
-            feats.append(self.film_audio(self.audio(x).transpose(1, 2), emotion))
+            a = self.audio(x).transpose(1, 2)[:, context[0]: mfcc.shape[1] - context[1]]  # (B, T, A)
+            feats.append(self.film_audio(a, emotion))
         h, state = self.lstm(torch.cat(feats, -1), state)
         return source_kp[:, None] + self.head(h).view(B, T, -1, 3), state

@@ -46,15 +46,25 @@ class PoseGen(nn.Module):
         self.lstm = nn.LSTM(2 * a.audio_dim, a.hidden, a.layers, batch_first=True)
         self.head = nn.Linear(a.hidden, POSE_DIM)
 
+    @property
+    def context(self) -> int:
+        """Frames of audio each side that one output frame sees (the convolution)."""
+        return self.args.kernel // 2
+
     def forward(self, mfcc: torch.Tensor, emotion: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """mfcc (B, T, n_mfcc), emotion (B, E), z (B, Z) -> pose deltas (B, T, 6), zero at t = 0."""
-        B, T, _ = mfcc.shape
-        a = self.audio(((mfcc - self.mfcc_mean) / self.mfcc_std).transpose(1, 2)).transpose(1, 2)  # (B, T, A)
-        a = self.film(a, emotion)
-        n = self.noise(z)[:, None].expand(B, T, -1)  # (B, T, A)
-        h, _ = self.lstm(torch.cat([a, n], -1))
-        out = self.head(h)  # (B, T, 6)
+        out, _ = self.absolute(mfcc, emotion, z)  # (B, T, 6)
         return out - out[:, :1]  # motion relative to the first frame
+
+    def absolute(self, mfcc, emotion, z, state=None, context: tuple[int, int] = (0, 0)):
+        """The pose features before they are made relative to the first frame, and the LSTM state; streams
+        like Speech2Landmarks.forward: mfcc (B, C0 + T + C1, n_mfcc) -> (B, T, 6)."""
+        a = self.audio(((mfcc - self.mfcc_mean) / self.mfcc_std).transpose(1, 2)).transpose(1, 2)
+        a = self.film(a[:, context[0]: a.shape[1] - context[1]], emotion)  # (B, T, A)
+        B, T, _ = a.shape
+        n = self.noise(z)[:, None].expand(B, T, -1)  # (B, T, A)
+        h, state = self.lstm(torch.cat([a, n], -1), state)
+        return self.head(h), state
 
     def sample(self, mfcc, emotion, n: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
         """n seeded samples -> (n, B, T, 6)."""

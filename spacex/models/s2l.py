@@ -55,12 +55,22 @@ class Speech2Landmarks(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
+    @property
+    def context(self) -> int:
+        """Frames of audio each side that one output frame sees (the two convolutions)."""
+        return 2 * (self.args.kernel // 2)
+
     def forward(self, mfcc: torch.Tensor, source: torch.Tensor, emotion: torch.Tensor,
-                state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """mfcc (B, T, n_mfcc), source (B, P, 3), emotion (B, E) -> landmarks (B, T, P, 3), LSTM state."""
-        B, T, _ = mfcc.shape
+                state: tuple[torch.Tensor, torch.Tensor] | None = None, context: tuple[int, int] = (0, 0)):
+        """mfcc (B, C0 + T + C1, n_mfcc), source (B, P, 3), emotion (B, E) -> landmarks (B, T, P, 3), LSTM state.
+
+        Streaming: feed a chunk with `context` = (C0, C1) frames of neighbouring audio (up to `self.context`)
+        and the previous chunk's state; the outputs equal those of the whole clip at once."""
+        B = mfcc.shape[0]
         x = (mfcc - self.mfcc_mean) / self.mfcc_std
-        a = self.audio(x.transpose(1, 2)).transpose(1, 2)  # (B, T, A)
+        a = self.audio(x.transpose(1, 2)).transpose(1, 2)  # (B, C0 + T + C1, A)
+        a = a[:, context[0]: a.shape[1] - context[1]]  # (B, T, A)
+        T = a.shape[1]
         a = self.film_audio(a, emotion)
         s = self.film_landmarks(self.landmarks(source.reshape(B, -1)), emotion)  # (B, L)
         h, state = self.lstm(torch.cat([a, s[:, None].expand(B, T, -1)], -1), state)  # (B, T, H)

@@ -34,15 +34,16 @@ def frame_centres(n_frames: int, sample_rate: int, fps: float) -> np.ndarray:
 
 
 def mfcc_per_frame(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int, n_mfcc: int = 40,
-                   n_fft: int = 1024, n_mels: int = 80) -> np.ndarray:
-    """(S,) audio -> (n_frames, n_mfcc) float32, one row per video frame."""
+                   n_fft: int = 1024, n_mels: int = 80, start: int = 0) -> np.ndarray:
+    """(S,) audio -> (n_frames, n_mfcc) float32, one row per video frame, for frames start .. start + n_frames - 1
+    (a window of a long clip gives exactly the rows of the whole clip; samples outside the audio count as 0)."""
     import librosa
 
-    centres = frame_centres(n_frames, sample_rate, fps)
-    padded = np.pad(audio.astype(np.float32), (n_fft, n_fft))
-    idx = centres[:, None] + np.arange(-n_fft // 2, n_fft // 2)[None] + n_fft  # (T, n_fft)
-    idx = np.clip(idx, 0, len(padded) - 1)
-    frames = padded[idx] * np.hanning(n_fft).astype(np.float32)[None]
+    centres = frame_centres(start + n_frames, sample_rate, fps)[start:]
+    idx = centres[:, None] + np.arange(-n_fft // 2, n_fft // 2)[None]  # (T, n_fft) sample indices
+    inside = (idx >= 0) & (idx < len(audio))
+    frames = np.where(inside, audio[np.clip(idx, 0, len(audio) - 1)], 0).astype(np.float32)
+    frames *= np.hanning(n_fft).astype(np.float32)[None]
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (T, n_fft // 2 + 1)
     mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels) @ power.T  # (n_mels, T)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=1.0, top_db=None), n_mfcc=n_mfcc)  # (n_mfcc, T)

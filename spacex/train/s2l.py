@@ -58,11 +58,28 @@ class S2LData:
                 audio = arr["audio"].astype(np.float32) / 32767
                 variants.append(audiofeat.mfcc_per_frame(aug(audio, sr, rng), sr, meta["fps"], len(arr["mfcc"]),
                                                          n_mfcc=arr["mfcc"].shape[1]))
-            self.clips.append({"clip_id": c["clip_id"], "mfcc": np.stack(variants).astype(np.float32),
+            self.clips.append({"clip_id": c["clip_id"], "identity": meta.get("identity"),
+                               "neutral": meta.get("emotion_label") in (None, "", "neutral"),
+                               "mfcc": np.stack(variants).astype(np.float32),
                                "landmarks": target_landmarks(arr, space), "emotion": arr["emotion"],
                                "audio": arr["audio"], "fps": meta["fps"], "sample_rate": sr})
         if not self.clips:
             raise ValueError(f"no {split} clips in {store_dir}")
+
+    def source_pool(self, k: int, mode: str) -> list[int]:
+        """Clips whose frames may play the photo for clip k (see S2LConfig.source)."""
+        if mode == "clip":
+            return [k]
+        if mode != "neutral":
+            raise ValueError(f"unknown s2l.source {mode!r} (neutral | clip)")
+        ident = self.clips[k]["identity"]
+        same = [j for j, c in enumerate(self.clips) if ident is not None and c["identity"] == ident]
+        neutral = [j for j in same if self.clips[j]["neutral"]]
+        return neutral or [j for j in same if j != k] or [k]
+
+    def photo(self, k: int, mode: str) -> np.ndarray:
+        """The fixed photo for validating clip k: the first frame of the first clip of its pool, (1, 68, 3)."""
+        return self.clips[self.source_pool(k, mode)[0]]["landmarks"][:1]
 
 
 class S2LTask(Task):
@@ -74,6 +91,7 @@ class S2LTask(Task):
                                   self.cfg.train.seed)
         self.val_data = S2LData(cfg.preprocess.out, "val", self.cfg.space)
         self.mean, self.std = mfcc_stats([c["mfcc"][0] for c in self.train_data.clips])
+        self.pools = [self.train_data.source_pool(k, self.cfg.source) for k in range(len(self.train_data.clips))]
         c0 = self.train_data.clips[0]
         self.args = S2LArgs(**{"n_mfcc": c0["mfcc"].shape[-1], "n_emotions": len(c0["emotion"]), **self.cfg.model})
         w = np.ones((68, 3), np.float32)
@@ -93,10 +111,11 @@ class S2LTask(Task):
         mf, tg, src, emo, mask = [], [], [], [], []
         for k, idx, m, u in items:
             c = clips[k]
-            T = len(c["landmarks"])
             mf.append(c["mfcc"][int(u[1] * len(c["mfcc"])) % len(c["mfcc"])][idx])  # an augmentation variant
             tg.append(c["landmarks"][idx])
-            src.append(c["landmarks"][int(u[0] * T) % T])  # any frame of the clip plays the photo
+            pool = self.pools[k]
+            s = clips[pool[int(u[0] * len(pool)) % len(pool)]]["landmarks"]
+            src.append(s[int(u[0] * len(pool) * len(s)) % len(s)])  # a frame of a pool clip plays the photo
             emo.append(c["emotion"])
             mask.append(m)
         return {"mfcc": torch.from_numpy(np.stack(mf)), "target": torch.from_numpy(np.stack(tg)),
@@ -112,14 +131,15 @@ class S2LTask(Task):
         return loss, {"mouth_lmd": float(mouth.detach() / (batch["mask"].sum() * len(lm.MOUTH)))}
 
     def validate(self, model, device) -> dict:
-        return evaluate(model, self.val_data, device)
+        return evaluate(model, self.val_data, device, self.cfg.source)
 
     def samples(self, model, device, out: Path) -> dict[str, Path]:
         """A val clip: true vs predicted landmarks as a video with its sound, and the mouth-opening trace."""
         from spacex.train import samples
 
         c = self.val_data.clips[0]
-        pred, _ = model(torch.from_numpy(c["mfcc"][0][None]).to(device), torch.from_numpy(c["landmarks"][:1]).to(device),
+        photo = self.val_data.photo(0, self.cfg.source)
+        pred, _ = model(torch.from_numpy(c["mfcc"][0][None]).to(device), torch.from_numpy(photo).to(device),
                         torch.from_numpy(c["emotion"][None]).to(device))
         pred = pred[0].float().cpu().numpy()
         frames = samples.landmark_frames(c["landmarks"], pred)
@@ -128,13 +148,14 @@ class S2LTask(Task):
                 "mouth_trace": samples.mouth_trace(out / f"{c['clip_id']}_mouth.png", pred, c["landmarks"], c["fps"])}
 
 
-def evaluate(model: Speech2Landmarks, data: S2LData, device) -> dict:
-    """LMD (2D, units of ear distance) of the model and of 'repeat the source landmarks' on whole clips."""
+def evaluate(model: Speech2Landmarks, data: S2LData, device, source_mode: str = "clip") -> dict:
+    """LMD (2D, units of ear distance) of the model and of 'repeat the source landmarks' on whole clips; the
+    photo is chosen as in training (`S2LData.photo`)."""
     sums = {k: 0.0 for k in ("mouth_lmd", "face_lmd", "baseline_mouth_lmd", "baseline_face_lmd")}
     frames, corrs = 0, []
-    for c in data.clips:
+    for k, c in enumerate(data.clips):
         target = torch.from_numpy(c["landmarks"]).to(device)  # (T, 68, 3)
-        source = target[:1]  # the first frame plays the photo
+        source = torch.from_numpy(data.photo(k, source_mode)).to(device)  # (1, 68, 3)
         pred, _ = model(torch.from_numpy(c["mfcc"][0][None]).to(device), source,
                         torch.from_numpy(c["emotion"][None]).to(device))
         pred = pred[0].float()

@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from skimage import draw
 
 from spacex import landmarks as lm
 from spacex import media
+from spacex.viz import draw_points
 
 
 def landmark_frames(*tracks: np.ndarray, size: int = 160) -> np.ndarray:
@@ -18,9 +18,7 @@ def landmark_frames(*tracks: np.ndarray, size: int = 160) -> np.ndarray:
     for k, track in enumerate(tracks):
         xy = track[:T, :, :2] * size * 0.7 + [size * (k + 0.5), size * 0.3]
         for t in range(T):
-            for x, y in xy[t]:
-                rr, cc = draw.disk((y, x), 1.6, shape=out.shape[1:3])
-                out[t, rr, cc] = colours[k % 3]
+            draw_points(out[t], xy[t], colours[k % 3])
     return out
 
 
