@@ -214,3 +214,16 @@ def test_emotion_intensity_moves_the_landmarks_monotonically(animator, trained_s
     brows = [measure(e)[1] for e in ("neutral:1.0", "surprise:0.5", "surprise:1.0")]
     assert np.all(np.diff(smile) > 0), smile
     assert np.all(np.diff(brows) > 0), brows
+
+
+def test_explorer_widgets_drive_the_pipeline(animator, speech, tmp_path):
+    from spacex.animate import explore
+
+    panel = explore.explorer(animator, data.astronaut(), speech[0], tmp_path)
+    (emotion, intensity), (pose, _, blink) = panel.children[0].children, panel.children[1].children
+    emotion.value, intensity.value, pose.value, blink.value = "sad", 0.5, "fixed", "off"
+    opts = panel.options()
+    assert (opts.emotion, opts.pose, opts.blink) == ("sad:0.5", "fixed", "off")
+    panel.animate()
+    assert media.probe(tmp_path / "explore.mp4").has_audio
+    assert media.probe(tmp_path / "explore.panels.mp4").width == 4 * 256

@@ -150,3 +150,25 @@ write_notebook(
         "from IPython.display import Video\n\nVideo(summary[\"demo\"], embed=True)",
     ],
 )
+
+
+write_notebook(
+    "notebooks/41_explore.ipynb",
+    "# 41 explore: try the controls (JupyterLab)\n\n"
+    "Widgets for emotion, intensity, head pose, seed and blinks; each run shows the intermediate predictions "
+    "(mouth opening, eye closure, head pose, keypoint motion), the side-by-side stage video and the result with "
+    "sound. Needs the trained runs (`make repro`). Not a pipeline stage; with `interactive = False` (papermill) "
+    "it runs the controls once without widgets.",
+    'runs = "build/train"  # trained checkpoints\nphoto = ""  # portrait image; empty: the astronaut\n'
+    'audio = "build/animate/demo_speech.wav"  # speech recording\nout_dir = "build/explore"\n'
+    'interactive = True',
+    [
+        "import os\n\nfrom skimage import data\n\nfrom spacex import config\n"
+        "from spacex.animate import explore\nfrom spacex.animate.pipeline import AnimateOptions, Animator\n\n"
+        "os.chdir(config.repo_root())\nanimator = Animator.from_runs(runs)\nimage = photo or data.astronaut()",
+        "if interactive:\n    panel = explore.explorer(animator, image, audio, out_dir)\n    display(panel)\n"
+        "else:\n    result, video, panels = explore.run(animator, image, audio, "
+        "AnimateOptions(emotion=\"happy:0.7\", pose=\"fixed\"), out_dir)\n"
+        "    explore.plot_intermediates(result)",
+    ],
+)

@@ -56,4 +56,6 @@ def _demo(animator: Animator, cfg: Config, out: Path) -> Path:
     wav = media.write_wav(out / "demo_speech.wav", u.audio, u.sample_rate)
     result = animator(data.astronaut(), wav, AnimateOptions(emotion="happy:0.5", pose=cfg.animate.pose,
                                                             pose_seed=cfg.animate.seed))
-    return result.save(out / "demo_astronaut.mp4", intermediates=True)
+    video = result.save(out / "demo_astronaut.mp4", intermediates=True)
+    result.save_side_by_side(video)  # demo_astronaut.panels.mp4: what each stage predicted
+    return video
