@@ -1,0 +1,323 @@
+"""What every baseline adapter shares: its config, the missing-files check, running the official CLI in the
+user's own environment, and turning whatever it wrote into the protocol's mp4.
+
+Each official repository pins its own torch/librosa/face-alignment, so the kit never imports it: it runs the
+official entry script with the interpreter of the baseline's environment (`python` in the config), as a
+subprocess, in a per-run *shadow* of the repository: a folder of symlinks to every top-level entry of the
+clone except the folders the CLI writes into (Wav2Lip temp/, MakeItTalk examples/, PC-AVS results/), which
+are real folders of the run. So the user's clone is never written to, two runs never share a scratch folder,
+and the relative paths the official code hard-codes (checkpoints/, examples/ckpt/, temp/) still resolve.
+
+Every rendered mp4 is normalized the same way: frames resampled to 25 fps by nearest presentation time,
+length fitted to the input speech (the last frame repeated, or extra frames dropped), our 16 kHz mono speech
+muxed in, full frames in the photo's framing (so the protocol's ground-truth box applies); a JSON next to it
+records the command, the repository commit, checkpoint sizes and sha256, and what was done.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import ClassVar, Iterable, Sequence
+
+import numpy as np
+
+from spacex import media
+from spacex.evaluate.protocol import Protocol, resample_stream, resize
+
+STDERR_TAIL = 25  # lines of the baseline's output quoted in an error
+
+
+class BaselineError(RuntimeError):
+    """A baseline that cannot render: what is missing, or how its CLI failed (with the tail of its output)."""
+
+
+@dataclass
+class BaselineConfig:
+    repo: str | None = None  # clone of the official repository, fetched by the user (none is downloaded here)
+    python: str = "python"  # interpreter of the baseline's own environment (name on PATH or path)
+    checkpoint: str | None = None  # main checkpoint, absolute or relative to repo (adapters that take one)
+    extra_args: list[str] = field(default_factory=list)  # appended to the official command line
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for the CLI, e.g. CUDA_VISIBLE_DEVICES
+    timeout_s: float = 3600.0  # per clip
+
+
+@dataclass
+class RenderInfo:
+    """What the normalization did, written as JSON next to the mp4."""
+
+    method: str
+    commands: list[list[str]]  # the official CLI calls, in order
+    repo: str
+    repo_commit: str | None
+    checkpoints: dict[str, dict]  # relative path -> {bytes, sha256}
+    frames_in: int  # frames the baseline rendered
+    fps_in: float
+    frames_out: int  # at the protocol fps, fitted to the speech
+    repeated_tail: int  # output frames past the baseline's last frame (its last frame repeated)
+    offset_applied: int = 0  # generated frame j was placed at output frame j + offset
+    notes: list[str] = field(default_factory=list)
+
+
+class Adapter:
+    """One official baseline CLI. Subclasses name the entry script and required files and implement `_render`."""
+
+    name: ClassVar[str]
+    entry: ClassVar[str]  # entry script, relative to the repository
+    url: ClassVar[str]  # where the user clones it from (quoted in check messages)
+
+    def __init__(self, cfg: BaselineConfig, protocol: Protocol | None = None):
+        self.cfg = cfg
+        self.protocol = protocol or Protocol()
+
+    # ---- what is needed
+    @property
+    def repo(self) -> Path | None:
+        return Path(self.cfg.repo).expanduser().resolve() if self.cfg.repo else None
+
+    def required_files(self) -> list[tuple[str, str]]:
+        """(path relative to the repository, what it is) for every checkpoint the CLI loads."""
+        return []
+
+    def check(self) -> list[str]:
+        """Everything missing, one line each (repository, entry script, each checkpoint, the interpreter);
+        an empty list means render can run."""
+        missing = []
+        repo = self.repo
+        if repo is None:
+            missing.append(f"{self.name}: no repository configured (set repo to a clone of {self.url})")
+        elif not repo.is_dir():
+            missing.append(f"{self.name}: repository {repo} does not exist (clone {self.url})")
+        if repo is not None:
+            for rel, what in [(self.entry, "entry script")] + self.required_files():
+                p = repo / rel
+                if not p.is_file():
+                    missing.append(f"{self.name}: {what} {Path(rel).name} missing: expected at {p}")
+        if shutil.which(self.cfg.python) is None:
+            missing.append(f"{self.name}: interpreter {self.cfg.python!r} not found or not executable "
+                           "(set python to the python of the baseline's own environment)")
+        return missing
+
+    # ---- rendering
+    def render(self, photo: str | Path | np.ndarray, audio: str | Path, out_mp4: str | Path,
+               workdir: str | Path) -> Path:
+        """Animate `photo` (image path or (H, W, 3) uint8 RGB) with the speech in `audio` (any file with sound)
+        through the official CLI; write `out_mp4` (25 fps, photo framing, the speech at 16 kHz) and its JSON.
+        workdir: scratch space for this run (inputs, shadow repository, CLI logs), kept for inspection."""
+        missing = self.check()
+        if missing:
+            raise BaselineError(f"{self.name} cannot run:\n  " + "\n  ".join(missing))
+        image = load_photo(photo)
+        speech, sr = media.read_audio(audio, self.protocol.sample_rate)  # (N,) float32 mono 16 kHz
+        if len(speech) == 0:
+            raise BaselineError(f"{audio}: no audio samples")
+        workdir = Path(workdir) / self.name
+        if workdir.exists():
+            shutil.rmtree(workdir)  # a previous run's shadow and outputs must not be mistaken for this run's
+        workdir.mkdir(parents=True)
+        self.commands: list[list[str]] = []
+        return self._render(image, speech, Path(out_mp4), workdir)
+
+    def _render(self, photo: np.ndarray, speech: np.ndarray, out_mp4: Path, workdir: Path) -> Path:
+        raise NotImplementedError
+
+    # ---- helpers for subclasses
+    def shadow(self, workdir: Path, writable: Sequence[str]) -> Path:
+        """A shadow of the repository in workdir/repo: symlinks to every top-level entry except `writable`,
+        which become empty real folders (where the CLI writes)."""
+        dest = workdir / "repo"
+        dest.mkdir()
+        for entry in sorted(self.repo.iterdir()):
+            if entry.name not in writable:
+                (dest / entry.name).symlink_to(entry)
+        for name in writable:
+            (dest / name).mkdir(exist_ok=True)
+        return dest
+
+    def run(self, args: list[str], cwd: Path, workdir: Path, tag: str = "cli") -> subprocess.CompletedProcess:
+        """Run `python args...` in cwd with the baseline's interpreter; output goes to workdir/<tag>.log.
+        Raises BaselineError (with the output tail) on a non-zero exit or timeout."""
+        cmd = [self.cfg.python, *args]
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # ours, not theirs
+        env.update({"PYTHONUNBUFFERED": "1", **self.cfg.env})
+        log = workdir / f"{tag}.log"
+        self.commands.append(cmd)
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
+                                  timeout=self.cfg.timeout_s)
+        except subprocess.TimeoutExpired as e:
+            out = _text(e.stdout) + _text(e.stderr)
+            log.write_text(out)
+            raise BaselineError(f"{self.name}: {' '.join(cmd)} timed out after {self.cfg.timeout_s:g} s "
+                                f"(cwd {cwd}); output tail:\n{tail(out)}") from e
+        log.write_text(f"$ {' '.join(cmd)}\n(cwd {cwd})\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+        if proc.returncode != 0:
+            raise BaselineError(f"{self.name}: {' '.join(cmd)} exited with {proc.returncode} (cwd {cwd}, log {log}); "
+                                f"stderr tail:\n{tail(proc.stderr or proc.stdout)}")
+        return proc
+
+    def failed_silently(self, what: str, proc: subprocess.CompletedProcess) -> BaselineError:
+        """For CLIs that print an error and still exit 0 (PC-AVS catches its exceptions)."""
+        return BaselineError(f"{self.name}: {' '.join(proc.args)} exited 0 but {what}; output tail:\n"
+                             f"{tail(proc.stderr + proc.stdout)}")
+
+    def finish(self, frames: Iterable[tuple[float, np.ndarray]], speech: np.ndarray, out_mp4: Path,
+               size: tuple[int, int], notes: list[str], fps_in: float, offset: int = 0) -> Path:
+        """Write the protocol mp4 from a (seconds, (h, w, 3) frame) stream in the photo's framing: nearest-time
+        resampling to the protocol fps, length fitted to the speech, frames resized to `size` (H, W, even)."""
+        fps, sr = self.protocol.fps, self.protocol.sample_rate
+        n_out = max(1, int(round(len(speech) / sr * fps)))
+        counted = _Counter(frames)
+        out = (resize(f, size) for f in resample_stream(counted, fps, n_out))
+        media.write_video(out_mp4, out, fps, speech, sr)
+        try:
+            counted.drain()
+        except Exception:
+            out_mp4.unlink(missing_ok=True)  # written from a baseline output that turned out truncated
+            raise
+        last_t = counted.last_t
+        covered = int(np.floor(last_t * fps + 0.5)) + 1  # output frames up to the nearest one to the last input
+        info = RenderInfo(
+            method=self.name, commands=self.commands, repo=str(self.repo),
+            repo_commit=git_commit(self.repo), checkpoints=self.checkpoint_record(), frames_in=counted.n,
+            fps_in=fps_in, frames_out=n_out, repeated_tail=max(0, n_out - covered), offset_applied=offset,
+            notes=notes)
+        out_mp4.with_suffix(".json").write_text(json.dumps(asdict(info), indent=1))
+        return out_mp4
+
+    def checkpoint_record(self) -> dict[str, dict]:
+        return {rel: file_record(self.repo / rel) for rel, _ in self.required_files()}
+
+
+class _Counter:
+    """Pass a (time, frame) stream through, counting frames and keeping the last time; `drain` reads the rest
+    (frames past the speech still count, and a truncated output still raises)."""
+
+    def __init__(self, stream):
+        self.n, self.last_t = 0, 0.0
+        self.it = self._gen(stream)
+
+    def _gen(self, stream):
+        for t, f in stream:
+            self.n, self.last_t = self.n + 1, t
+            yield t, f
+
+    def __iter__(self):
+        return self.it
+
+    def drain(self) -> None:
+        for _ in self.it:
+            pass
+
+
+# ------------------------------------------------------------------------------------------------ utilities
+
+def _text(b) -> str:
+    return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
+
+def tail(text: str, n: int = STDERR_TAIL) -> str:
+    lines = (text or "").rstrip().splitlines()
+    return "\n".join(lines[-n:]) if lines else "(no output)"
+
+
+def load_photo(photo: str | Path | np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with even H and W (H.264 needs them: an odd last row/column is dropped)."""
+    if isinstance(photo, (str, Path)):
+        from PIL import Image
+
+        try:
+            with Image.open(photo) as im:
+                image = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError) as e:
+            raise BaselineError(f"{photo}: not a readable image ({e})") from e
+    else:
+        image = np.asarray(photo)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise BaselineError(f"photo must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    H, W = image.shape[:2]
+    return np.ascontiguousarray(image[: H - H % 2, : W - W % 2])
+
+
+def save_image(path: Path, image: np.ndarray, quality: int = 95) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, quality=quality)  # quality: jpg only (png is lossless)
+    return path
+
+
+def read_image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def git_commit(repo: Path | None) -> str | None:
+    if repo is None or not (repo / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def file_record(path: Path) -> dict:
+    """{bytes, sha256} of a checkpoint (links die: the name and checksum say which file was used)."""
+    st = path.stat()
+    return {"bytes": st.st_size, "sha256": _sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)}
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the cache: a changed file rehashes
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def face_points(images: Sequence[np.ndarray], min_prob: float = 0.9) -> np.ndarray:
+    """MTCNN's 5 points (eyes, nose, mouth corners) of the largest face, median over `images`: (5, 2) x, y.
+    Raises BaselineError when no image has a face."""
+    import torch
+
+    from spacex.preprocess.detect import _mtcnn  # the kit's one MTCNN instance (weights inside its wheel)
+
+    pts = []
+    with torch.no_grad():
+        boxes, probs, marks = _mtcnn().detect(list(images), landmarks=True)
+    for b, p, m in zip(boxes, probs, marks):
+        if b is None:
+            continue
+        b, p, m = np.asarray(b, float), np.asarray(p, float), np.asarray(m, float)
+        i = int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))
+        if p[i] >= min_prob:
+            pts.append(m[i])
+    if not pts:
+        raise BaselineError(f"no face found on {len(images)} frame(s) to register the output to the photo")
+    return np.median(np.stack(pts), axis=0)
+
+
+def paste_back(crop: np.ndarray, photo: np.ndarray, photo_to_crop) -> np.ndarray:
+    """Put a face-crop frame (h, w, 3) back into the photo's framing: pixels the crop covers come from the crop
+    (warped by the inverse of `photo_to_crop`, a skimage transform from photo to crop pixel coordinates),
+    the rest from the photo. (H, W, 3) uint8."""
+    from skimage.transform import warp
+
+    H, W = photo.shape[:2]
+    warped = warp(crop.astype(np.float32), photo_to_crop, output_shape=(H, W), order=1, mode="edge",
+                  preserve_range=True)
+    inside = warp(np.ones(crop.shape[:2], np.float32), photo_to_crop, output_shape=(H, W), order=0,
+                  mode="constant", cval=0.0) > 0.5
+    out = photo.copy()
+    out[inside] = np.clip(warped[inside] + 0.5, 0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,134 @@
+"""PC-AVS (Zhou et al. 2021) through its official scripts/align_68.py and inference.py.
+
+    python scripts/align_68.py --folder_path <dir>               # -> <dir>_cropped/, 224x224 aligned faces
+    python -u inference.py <the flags of experiments/demo_vox.sh> --meta_path_vox <one-line csv>
+
+Read from github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS (commit 16adc8b: experiments/demo_vox.sh,
+inference.py, data/voxtest_dataset.py; scripts/prepare_testing_files.py at 2c8b38f; scripts/align_68.py at
+1e909a4):
+- demo_vox.sh is `python -u inference.py --name demo ... --meta_path_vox ./misc/demo.csv`; we run the same
+  command with our csv instead of overwriting misc/demo.csv (DEMO_VOX_FLAGS below, copied from it).
+- The csv is one space-separated line of 8 fields, as prepare_testing_files.py writes it:
+  input_dir num_inputs pose_dir num_pose_frames audio_path mouth_dir num_mouth_frames spectrogram_path;
+  'None' for no mouth source / no precomputed spectrogram. With no pose video the pose source is the input
+  folder itself (1 frame), which is what voxtest_dataset falls back to: the pose stays fixed. Frames are read
+  as '{:06}.jpg', so the aligned photo is 000000.jpg. Fields are split on whitespace: paths may not contain
+  any (ours are relative to the run folder).
+- Output: results/id_<input>_pose_<pose>_audio_<audio stem>/G_Fix_Pose_/G_Fix_Pose_<j>.jpg (224x224, no
+  audio; also G_Pose_Driven_ with --driving_pose, and mp4s made by ffmpeg). Frame j is generated for target
+  frame j + 2 (target_frame_inds = arange(2, n - 2)), so generated frame j matches source frame j + 2: the
+  default offset is 2; `estimate_offset` on a real output against ground truth checks it.
+- inference.py catches every exception per csv line, prints it and exits 0: a missing output is the error.
+- It calls .cuda(): a GPU is needed. align_68.py uses face-alignment's 2D FAN (weights fetched by
+  face-alignment on first use) and prints 'preprocessing failed' (exit 0) when it finds no single face.
+
+Framing: the generated 224 crops are registered to the photo (similarity from MTCNN's 5 points, median over
+frames) and pasted back, so the protocol's ground-truth box applies as for every other method (paste_back=False
+keeps the raw 224 crops; then score them with box=None, and say so).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spacex import media
+from spacex.evaluate.baselines.base import (Adapter, BaselineConfig, BaselineError, face_points, file_record,
+                                            paste_back, read_image, save_image)
+
+CHECKPOINTS = [f"checkpoints/demo/latest_net_{n}.pth" for n in ("G", "V", "E", "A_sync")]
+ALIGN = "scripts/align_68.py"
+DEMO_VOX_FLAGS = [  # experiments/demo_vox.sh, less --meta_path_vox
+    "--name", "demo", "--list_start", "0", "--list_end", "1", "--dataset_mode", "voxtest", "--netG", "modulate",
+    "--netA", "resseaudio", "--netA_sync", "ressesync", "--netD", "multiscale", "--netV", "resnext",
+    "--netE", "fan", "--num_inputs", "1", "--gpu_ids", "0", "--clip_len", "1", "--batchSize", "8",
+    "--model", "av", "--style_dim", "2560", "--nThreads", "4", "--norm_D", "spectralsyncbatch",
+    "--input_id_feature", "--generate_interval", "1", "--style_feature_loss", "--use_audio", "1",
+    "--noise_pose", "--driving_pose", "--gen_video", "--generate_from_audio_only",
+]
+ID = "spacexid"  # input folder name (its '_cropped' twin is what PC-AVS reads)
+
+
+@dataclass
+class PCAVSConfig(BaselineConfig):  # extra_args go after the demo_vox.sh flags: ["--gpu_ids", "1"] overrides
+    offset: int = 2  # generated frame j matches source frame j + offset (PC-AVS: 2)
+    output: str = "G_Fix_Pose_"  # which generated sequence: G_Fix_Pose_ | G_Pose_Driven_
+    paste_back: bool = True  # register the 224 crops to the photo and paste them in (same framing as the GT)
+
+
+class PCAVS(Adapter):
+    name = "pcavs"
+    entry = "inference.py"
+    url = "https://github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS"
+
+    def __init__(self, cfg: PCAVSConfig | None = None, protocol=None):
+        super().__init__(cfg or PCAVSConfig(), protocol)
+
+    def required_files(self) -> list[tuple[str, str]]:
+        return [(ALIGN, "face alignment script")] + [(p, "checkpoint") for p in CHECKPOINTS]
+
+    def checkpoint_record(self) -> dict[str, dict]:
+        return {p: file_record(self.repo / p) for p in CHECKPOINTS}
+
+    def _render(self, photo: np.ndarray, speech: np.ndarray, out_mp4: Path, workdir: Path) -> Path:
+        fps = self.protocol.fps
+        run_dir = self.shadow(workdir, writable=["results", "spacexinput"])
+        inp = run_dir / "spacexinput"
+        save_image(inp / ID / "000000.jpg", photo)
+        media.write_wav(inp / "spacexspeech.wav", speech, self.protocol.sample_rate)
+
+        proc = self.run([ALIGN, "--folder_path", f"spacexinput/{ID}"], cwd=run_dir, workdir=workdir, tag="align")
+        aligned = f"spacexinput/{ID}_cropped"
+        if not (run_dir / aligned / "000000.jpg").is_file():
+            raise self.failed_silently(f"aligned no face into {aligned}/000000.jpg", proc)
+
+        csv = inp / "spacex.csv"
+        csv.write_text(" ".join([aligned, "1", aligned, "1", "spacexinput/spacexspeech.wav", "None", "0", "None"])
+                       + "\n")
+        proc = self.run([self.entry, *DEMO_VOX_FLAGS, "--meta_path_vox", str(csv.relative_to(run_dir)),
+                         *self.cfg.extra_args], cwd=run_dir, workdir=workdir, tag="inference")
+        frames_dir = [d for d in (run_dir / "results").glob(f"*/{self.cfg.output}") if d.is_dir()]
+        files = sorted(frames_dir[0].glob(f"{self.cfg.output}*.jpg"), key=_index) if frames_dir else []
+        if not files:
+            raise self.failed_silently(f"wrote no {self.cfg.output}*.jpg frames under results/", proc)
+        if [_index(f) for f in files] != list(range(len(files))):
+            raise BaselineError(f"pcavs: frames in {frames_dir[0]} are not numbered 0..{len(files) - 1}")
+
+        off = self.cfg.offset
+        notes = [f"{len(files)} frames {self.cfg.output}, generated frame j placed at t = (j + {off}) / {fps}; "
+                 f"the first {max(off, 0)} output frames repeat generated frame 0"]
+        if self.cfg.paste_back:
+            sample = [read_image(files[i]) for i in np.linspace(0, len(files) - 1, min(5, len(files))).astype(int)]
+            tform = similarity(face_points([photo]), face_points(sample))  # photo -> crop pixels
+            notes.append("224x224 crops registered to the photo (similarity on MTCNN 5 points) and pasted back")
+            size = photo.shape[:2]
+
+            def frames():
+                for j, f in enumerate(files):
+                    yield (j + off) / fps, paste_back(read_image(f), photo, tform)
+        else:
+            size = read_image(files[0]).shape[:2]
+            notes.append("raw 224x224 crops (not in the photo's framing: score with box=None)")
+
+            def frames():
+                for j, f in enumerate(files):
+                    yield (j + off) / fps, read_image(f)
+
+        return self.finish(frames(), speech, out_mp4, size, notes, float(fps), offset=off)
+
+
+def _index(path: Path) -> int:
+    m = re.search(r"(\d+)\.jpg$", path.name)
+    return int(m.group(1)) if m else -1
+
+
+def similarity(src: np.ndarray, dst: np.ndarray):
+    """Least-squares similarity (rotation, uniform scale, translation) taking points src (K, 2) to dst (K, 2)."""
+    from skimage.transform import SimilarityTransform
+
+    tform = SimilarityTransform.from_estimate(src, dst)
+    if not tform:  # a FailedEstimation (degenerate points)
+        raise BaselineError(f"pcavs: could not register the output to the photo ({tform})")
+    return tform
