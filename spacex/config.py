@@ -146,6 +146,25 @@ class AnimateConfig:
 
 
 @dataclass
+class EvaluateConfig:
+    """Evaluation (`evaluate` stage, one run per method) and the comparison report (`report` stage)."""
+
+    out: str = "build/evaluate"  # per method: videos/, per_clip.csv, traces.npz
+    reports: str = "reports/evaluate"  # per method: <method>.json (DVC metrics)
+    report: str = "reports/report"  # comparison table, plots, side-by-side videos
+    split: str = "test"
+    max_clips: int = 0  # 0: every clip of the split
+    device: str = "cpu"
+    videos: int = 2  # side-by-side comparison videos in the report
+    wandb_project: str = "spacex-kit"
+    # spacex.evaluate.protocol.Protocol fields: fps, sample_rate, crop_size, crop_margin
+    protocol: dict = field(default_factory=dict)
+    # spacex.evaluate.baselines.BaselinesConfig fields: wav2lip / makeittalk / pcavs {repo, python, checkpoint,
+    # ...}, folders {name: {root, pattern, offset}}
+    baselines: dict = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     profile: str = "smoke"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
@@ -155,6 +174,7 @@ class Config:
     fv2v: FV2VConfig = field(default_factory=FV2VConfig)
     l2l: L2LConfig = field(default_factory=L2LConfig)
     animate: AnimateConfig = field(default_factory=AnimateConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -163,7 +183,9 @@ class Config:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def _build(cls, data: dict, where: str):
+def build(cls, data: dict, where: str):
+    """A (nested) dataclass from a mapping, refusing unknown keys: also for sections that later stages type
+    themselves (e.g. evaluate.protocol), so config.py does not import them."""
     if not isinstance(data, dict):
         raise TypeError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -174,7 +196,7 @@ def _build(cls, data: dict, where: str):
     kwargs = {}
     for k, v in data.items():
         t = hints[k]
-        kwargs[k] = _build(t, v, f"{where}.{k}") if dataclasses.is_dataclass(t) else v
+        kwargs[k] = build(t, v, f"{where}.{k}") if dataclasses.is_dataclass(t) else v
     return cls(**kwargs)
 
 
@@ -202,7 +224,7 @@ def load(profile: str | None = None, params: str | Path | None = None, overrides
             node = node.setdefault(k, {})
         node[last] = value
     data["profile"] = profile
-    return _build(Config, data, f"profiles.{profile}")
+    return build(Config, data, f"profiles.{profile}")
 
 
 def repo_root(params: str | Path | None = None) -> Path:

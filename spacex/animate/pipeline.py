@@ -90,10 +90,12 @@ class AnimateResult:
         return out
 
     def save_intermediates(self, video_path: str | Path) -> Path:
-        """normalized and posed landmarks, keypoints and pose as an .npz beside the video."""
+        """normalized and posed landmarks, keypoints, pose and the face crop box (x0, y0, x1, y1 in photo pixels:
+        the rendered frames show that square of the photo) as an .npz beside the video."""
         p = Path(video_path).with_suffix(".npz")
+        extra = {} if self.box is None else {"box": np.asarray(self.box)}  # where the frames sit in the photo
         np.savez(p, normalized_landmarks=self.normalized_landmarks, posed_landmarks=self.posed_landmarks,
-                 keypoints=self.keypoints, pose=self.pose)
+                 keypoints=self.keypoints, pose=self.pose, **extra)
         return p
 
 

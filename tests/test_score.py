@@ -1,0 +1,62 @@
+"""Scoring methods under the protocol: known answers for the reference rows, unavailable methods with their
+reason, a bad clip skipped with its reason."""
+import csv
+import json
+
+import pytest
+
+from spacex import config, media
+from spacex.evaluate import score
+
+
+@pytest.fixture
+def cfg(small_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))  # LPIPS / FID / SyncNet weights absent
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    return config.load("smoke", overrides={
+        "corpus.root": str(small_corpus), "evaluate.out": str(tmp_path / "ev"),
+        "evaluate.reports": str(tmp_path / "rep"), "animate.out": str(tmp_path / "no_renders"),
+        "evaluate.max_clips": 1, "evaluate.baselines": {"folders": {"broken": {"root": str(broken)}}}})
+
+
+def test_ground_truth_and_static_rows(cfg, tmp_path):
+    gt = score.score_method(cfg, "ground_truth", progress=False)
+    assert gt["status"] == "ok" and gt["clips"] == 1
+    m = gt["metrics"]
+    assert m["psnr"] == "inf" and m["ssim"] == pytest.approx(1.0) and m["lmd_mouth"] == 0 and m["lmd_face"] == 0
+    assert m["av_corr"] > 0.2  # real speech moves the real mouth
+    for k in ("lpips", "fid", "lse_d"):
+        assert "missing" in gt["unavailable_metrics"][k] and k not in m
+    static = score.score_method(cfg, "static", progress=False)["metrics"]
+    assert static["psnr"] < 60 and static["lmd_mouth"] > 0
+    assert static["angular_speed"] < m["angular_speed"]  # the still photo does not move
+    assert static["av_corr"] is None or static["av_corr"] < m["av_corr"]
+    # the files the report reads
+    rep = json.loads((tmp_path / "rep" / "static.json").read_text())
+    assert rep["protocol"]["fps"] == 25 and rep["protocol"]["crop_size"] == 128
+    rows = list(csv.DictReader(open(tmp_path / "ev" / "static" / "per_clip.csv")))
+    assert len(rows) == 1 and rows[0]["lpips"] == ""
+    clip_id = rows[0]["clip_id"]
+    info = media.probe(tmp_path / "ev" / "static" / "eval" / f"{clip_id}.mp4")
+    assert (info.width, info.fps, info.has_audio) == (128, 25, True)
+
+
+def test_unavailable_methods_say_why(cfg, tmp_path):
+    s = score.score_method(cfg, "spacex", progress=False)
+    assert s["status"] == "unavailable" and "run the animate stage" in s["reason"]
+    w = score.score_method(cfg, "wav2lip", progress=False)
+    assert w["status"] == "unavailable" and "no repository configured" in w["reason"]
+    assert json.loads((tmp_path / "rep" / "wav2lip.json").read_text())["status"] == "unavailable"
+    with pytest.raises(ValueError, match="unknown method"):
+        score.score_method(cfg, "nonsense", progress=False)
+
+
+def test_a_bad_clip_is_skipped_with_its_reason(cfg, tmp_path, small_corpus):
+    from spacex.corpus import clip as clipfmt
+
+    clip_id = [r for r in clipfmt.read_manifest(small_corpus) if r["split"] == "test"][0]["clip_id"]
+    (tmp_path / "broken" / f"{clip_id}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    s = score.score_method(cfg, "broken", progress=False)
+    assert s["status"] == "unavailable" and s["skipped"][0][0] == clip_id
+    assert "MediaError" in s["skipped"][0][1]
