@@ -146,6 +146,15 @@ class AnimateConfig:
 
 
 @dataclass
+class AblationConfig:
+    """The paper's ablations (`ablation` stage): variant name -> config overrides of one training stage."""
+
+    out: str = "build/ablation"
+    reports: str = "reports/ablation"
+    variants: dict = field(default_factory=dict)
+
+
+@dataclass
 class EvaluateConfig:
     """Evaluation (`evaluate` stage, one run per method) and the comparison report (`report` stage)."""
 
@@ -175,6 +184,7 @@ class Config:
     l2l: L2LConfig = field(default_factory=L2LConfig)
     animate: AnimateConfig = field(default_factory=AnimateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

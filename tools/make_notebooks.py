@@ -172,3 +172,37 @@ write_notebook(
         "    explore.plot_intermediates(result)",
     ],
 )
+
+
+write_notebook(
+    "notebooks/35_ablation.ipynb",
+    "# 35 ablation: one of the paper's ablations, trained and scored like the full model\n\n"
+    "`variant` names a set of overrides of one training stage (params.yaml `ablation.variants`): L2L without "
+    "audio or without landmarks, S2L in image space. Trained with the full model's steps and seed, scored by "
+    "that stage's validation. Outputs: `build/ablation/<variant>/`, `reports/ablation/<variant>.json`.",
+    'profile = "smoke"  # params.yaml profile\nvariant = "l2l_landmarks"  # a key of ablation.variants',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.train import ablation\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.ablation)",
+        "result = ablation.run_variant(cfg, variant)\n"
+        "{k: result[k] for k in ('variant', 'stage', 'overrides', 'metrics')}",
+    ],
+)
+
+
+write_notebook(
+    "notebooks/50_evaluate.ipynb",
+    "# 50 evaluate: score one method on the test split under the protocol\n\n"
+    "`method`: spacex (the animate stage's renders), ground_truth and static (reference rows), wav2lip / "
+    "makeittalk / pcavs (official code, configured in params.yaml `evaluate.baselines`), or a folder name. "
+    "A method that cannot run here is recorded as unavailable with the reason. Protocol and metric "
+    "definitions: `eval/README.md`.\nOutputs: `build/evaluate/<method>/` (per-clip CSV, traces, scored crops), "
+    "`reports/evaluate/<method>.json` (DVC metrics).",
+    'profile = "smoke"  # params.yaml profile\nmethod = "spacex"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.evaluate import score\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.evaluate)",
+        "summary = score.score_method(cfg, method)\n{k: v for k, v in summary.items() if k != 'skipped'}",
+        "summary['skipped']",
+    ],
+)

@@ -1,0 +1,47 @@
+"""The paper's ablations, trained and scored like the full model (`ablation` stage, one run per variant).
+
+    python -m spacex.train.ablation l2l_landmarks      # trains Landmarks2Latents without audio
+
+A variant is a set of config overrides of one training stage (params.yaml `ablation.variants`), e.g.
+`l2l_landmarks: {l2l.model.inputs: landmarks}` or `s2l_raw: {s2l.space: raw}`. It is trained with the same
+steps and seed as the full model into `<ablation.out>/<variant>` and scored by that stage's own validation;
+`<ablation.reports>/<variant>.json` holds its metrics next to the full model's (`reports/train_<stage>/`), so
+the report compares like with like. The same variants run as DVC experiments over the whole pipeline with
+`dvc exp run -S 'profiles.smoke.l2l.model.inputs=landmarks'`.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from spacex import config
+from spacex.config import Config
+
+STAGE_MODULES = {"s2l": "spacex.train.s2l", "l2l": "spacex.train.l2l", "posegen": "spacex.train.posegen"}
+
+
+def run_variant(cfg: Config, variant: str) -> dict:
+    a = cfg.ablation
+    if variant not in a.variants:
+        raise KeyError(f"unknown ablation variant {variant!r} (params.yaml ablation.variants: {sorted(a.variants)})")
+    overrides = dict(a.variants[variant])
+    stages = {k.split(".")[0] for k in overrides}
+    if len(stages) != 1 or not stages <= set(STAGE_MODULES):
+        raise ValueError(f"variant {variant!r} must override one of {sorted(STAGE_MODULES)}, got {sorted(stages)}")
+    stage = stages.pop()
+    out = Path(a.out) / variant
+    variant_cfg = config.load(cfg.profile, overrides={**overrides, f"{stage}.out": str(out)})
+    metrics = importlib.import_module(STAGE_MODULES[stage]).main(variant_cfg)
+    full_path = Path("reports") / f"train_{stage}" / "metrics.json"
+    full = json.loads(full_path.read_text()) if full_path.exists() else None
+    result = {"variant": variant, "stage": stage, "overrides": overrides, "metrics": metrics, "full": full}
+    rep = Path(a.reports)
+    rep.mkdir(parents=True, exist_ok=True)
+    (rep / f"{variant}.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_variant(config.load(), sys.argv[1]), indent=1))
