@@ -1,0 +1,259 @@
+"""The comparison report: table (markdown + CSV), plots, side-by-side videos with sound, wandb, from fabricated
+score.py outputs (three scored methods, one of them missing metrics, and one that could not run)."""
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from spacex import media
+from spacex.evaluate import report
+from spacex.evaluate.report import build_report
+
+PROTOCOL = {"fps": 25, "sample_rate": 16000, "crop_size": 32, "crop_margin": 0.25}
+SR = 16000
+COLOURS = {"spacex": (220, 30, 30), "ground_truth": (30, 200, 30), "static": (30, 30, 220)}
+LENGTHS = {"spacex": 20, "ground_truth": 20, "static": 19}  # static is one frame short: trimmed to 19
+METRICS = {
+    "spacex": {"psnr": 27.51234, "ssim": 0.8123, "lpips": 0.1, "fid": 45.6789, "cpbd": 0.21, "lmd_mouth": 2.5,
+               "lse_d": 7.9, "lse_c": 6.1, "av_corr": 0.45, "av_offset": 0.0, "blink_rate": 0.3, "yaw_std": 2.0,
+               "jitter": 0.02},
+    "ground_truth": {"psnr": "inf", "ssim": 1.0, "lpips": 0.0, "fid": 0.0, "cpbd": 0.25, "lmd_mouth": 0.0,
+                     "lse_d": 6.5, "lse_c": 8.0, "av_corr": 0.6, "av_offset": 0.0, "blink_rate": 0.25,
+                     "yaw_std": 3.0, "jitter": 0.01},
+    # static: no SyncNet numbers
+    "static": {"psnr": 21.0, "ssim": 0.7, "lpips": 0.3, "fid": 80.0, "cpbd": 0.2, "lmd_mouth": 4.0,
+               "lse_d": None, "lse_c": None, "av_corr": 0.0, "av_offset": 0.0, "blink_rate": 0.0, "yaw_std": 0.0,
+               "jitter": 0.0},
+}
+NOT_RUN = "Wav2Lip checkpoint not found: wav2lip_gan.pth"
+NO_SYNCNET = "SyncNet v2 weights not in the weight cache"
+
+
+def _tone(n_frames, f=440.0):
+    t = np.arange(int(n_frames / 25 * SR)) / SR
+    return (0.4 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+def fabricate(root):
+    """score.py's outputs for spacex, ground_truth, static (scored) and wav2lip (unavailable)."""
+    out, reports = root / "build" / "evaluate", root / "reports" / "evaluate"
+    reports.mkdir(parents=True)
+    for name, mets in METRICS.items():
+        unavailable = {k: NO_SYNCNET for k in ("lse_d", "lse_c")} if name == "static" else {}
+        skipped = [["c9", "no face in the ground truth"]] if name == "spacex" else []
+        (reports / f"{name}.json").write_text(json.dumps({
+            "method": name, "status": "ok", "clips": 3, "skipped": skipped, "protocol": PROTOCOL,
+            "metrics": mets, "unavailable_metrics": unavailable}))
+        d = out / name
+        d.mkdir(parents=True)
+        rng = np.random.default_rng(len(name))
+        with open(d / "per_clip.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["clip_id", "frames", "offset", "psnr", "ssim", "lse_d"])
+            for c in ("c0", "c1", "c2"):
+                lse = "" if name == "static" else f"{7 + rng.random():.3f}"
+                psnr = "inf" if name == "ground_truth" else f"{20 + 5 * rng.random():.3f}"
+                w.writerow([c, 20, 0, psnr, f"{0.7 + 0.2 * rng.random():.3f}", lse])
+        t = np.arange(20) / 25
+        gt_mouth = 5 + 4 * np.sin(2 * np.pi * 2 * t)
+        np.savez(d / "traces.npz", **{f"{c}/{k}": v for c in ("c0", "c1", "c2") for k, v in (
+            ("mouth_gen", gt_mouth if name == "ground_truth" else gt_mouth * rng.random()),
+            ("mouth_gt", gt_mouth), ("envelope", 0.1 * np.abs(np.sin(2 * np.pi * 2 * t))))})
+        n = LENGTHS[name]
+        frames = np.empty((n, 32, 32, 3), np.uint8)
+        frames[:] = COLOURS[name]
+        # only ground truth has sound: the side-by-side audio must come from it
+        audio = _tone(n) if name == "ground_truth" else np.zeros(int(n / 25 * SR), np.float32)
+        clips = ("c0", "c1", "c2") if name == "spacex" else ("c0", "c1")  # c2 is not common to all
+        for c in clips:
+            media.write_video(d / "eval" / f"{c}.mp4", frames, 25, audio, SR)
+    (reports / "wav2lip.json").write_text(json.dumps({
+        "method": "wav2lip", "status": "unavailable", "reason": NOT_RUN, "clips": 0, "skipped": [],
+        "protocol": PROTOCOL, "metrics": {}, "unavailable_metrics": {}}))
+    return out, reports
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return fabricate(tmp_path_factory.mktemp("report_inputs"))
+
+
+def _isolated_wandb(mp, tmp):
+    for var, sub in (("WANDB_CONFIG_DIR", "cfg"), ("WANDB_DATA_DIR", "data"), ("WANDB_CACHE_DIR", "cache")):
+        mp.setenv(var, str(tmp / "wandb_home" / sub))
+    mp.setenv("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="module")
+def built(inputs, tmp_path_factory):
+    """The report with WANDB_MODE=offline."""
+    out, reports = inputs
+    report_dir = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as mp:
+        _isolated_wandb(mp, report_dir.parent)
+        mp.setenv("WANDB_MODE", "offline")
+        summary = build_report(out, reports, report_dir, videos=2)
+    return report_dir, summary
+
+
+def _csv(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_table_csv_rows_columns_and_values(built):
+    report_dir, summary = built
+    header, *rows = _csv(report_dir / "table.csv")
+    assert [r[0] for r in rows] == ["spacex", "ground_truth", "static"]  # wav2lip did not run: no row
+    expected = [k for k in report.METRICS if any(METRICS[m].get(k) is not None for m in METRICS)]
+    assert header == ["method", "clips"] + expected
+    assert "lmd_face" not in header and "av_conf" not in header  # no method has them
+    row = {r[0]: dict(zip(header, r)) for r in rows}
+    assert float(row["spacex"]["psnr"]) == pytest.approx(27.51234)
+    assert float(row["spacex"]["fid"]) == pytest.approx(45.6789)
+    assert row["ground_truth"]["psnr"] == "inf"
+    assert row["static"]["lse_d"] == "" and row["static"]["lse_c"] == ""
+    assert float(row["static"]["lpips"]) == pytest.approx(0.3) and row["static"]["clips"] == "3"
+    assert summary["methods"]["ok"] == ["spacex", "ground_truth", "static"]
+    assert summary["methods"]["unavailable"] == {"wav2lip": NOT_RUN}
+    assert summary["protocol"] == PROTOCOL
+
+
+def test_markdown_arrows_inf_and_sections(built):
+    md = (built[0] / "table.md").read_text()
+    header = next(ln for ln in md.splitlines() if ln.startswith("| method"))
+    for col in ("psnr ↑", "ssim ↑", "cpbd ↑", "lse_c ↑", "av_corr ↑", "lpips ↓", "fid ↓", "lmd_mouth ↓", "lse_d ↓",
+                "jitter ↓"):
+        assert col in header, col
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    for col in ("av_offset", "blink_rate", "yaw_std"):  # no better direction: no arrow
+        assert col in cells, col
+    gt = next(ln for ln in md.splitlines() if ln.startswith("| ground_truth"))
+    assert gt.split("|")[3].strip() == "∞"  # psnr column
+    sx = next(ln for ln in md.splitlines() if ln.startswith("| spacex"))
+    assert "27.512" in sx and "45.679" in sx  # 3 decimals
+    # bold marks the best generated method; ground_truth and static are references, so nothing to compare here
+    assert "**" not in sx + gt
+    assert "## Not run" in md and f"**wav2lip**: {NOT_RUN}" in md
+    assert "## Metrics not computed" in md
+    assert md.count(NO_SYNCNET) == 2  # lse_d and lse_c, once each
+    assert "32×32" in md and "25 fps" in md and "16000 Hz" in md and "not comparable" in md
+    assert "c9" in md and "no face in the ground truth" in md  # skipped clip
+    assert "## Ablation" not in md  # no ablation JSONs in this tree
+
+
+def test_plots_are_valid_pngs(built):
+    report_dir, summary = built
+    import matplotlib.image as mpimg
+
+    for name in ("metrics_bars.png", "per_clip_box.png", "traces.png"):
+        p = report_dir / name
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        img = mpimg.imread(p)
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+        assert img[..., :3].std() > 0.01  # something was drawn
+        assert name in summary["files"]
+
+
+def test_side_by_side_videos(built):
+    report_dir, summary = built
+    assert sorted(summary["videos"]) == ["c0", "c1"]  # c2 has no eval video for every method
+    p = report_dir / "side_by_side" / "c0.mp4"
+    info = media.probe(p)
+    assert info.width == 3 * 32 and info.height > 32
+    assert info.n_frames == 19 and info.fps == 25  # trimmed to the shortest
+    assert info.has_audio and info.sample_rate == SR
+    assert summary["videos"]["c0"]["frames"] == 19
+    assert summary["videos"]["c0"]["panels"] == ["spacex", "ground_truth", "static"]
+    frames, _ = media.read_frames(p)
+    body = frames[5, -24:].astype(int)  # below the label strip
+    for i, name in enumerate(["spacex", "ground_truth", "static"]):
+        panel = body[:, i * 32 + 6:(i + 1) * 32 - 6].reshape(-1, 3).mean(0)
+        assert np.abs(panel - COLOURS[name]).max() < 25, (name, panel)
+    strip = frames[5, :8].astype(int)
+    assert strip.max() > 200 and strip.min() < 80  # white text on dark grey
+    audio, sr = media.read_audio(p, SR)
+    assert abs(len(audio) / sr - 19 / 25) < 0.05
+    ref = _tone(19)
+    n = min(len(audio), len(ref))
+    assert np.sqrt(np.mean(audio ** 2)) > 0.1  # the ground truth's tone, not the silent methods' audio
+    lag = np.argmax(np.correlate(audio[2000:n - 2000], ref[2000:2400], "valid"))
+    seg = audio[2000 + lag:2400 + lag]
+    assert np.corrcoef(seg, ref[2000:2400])[0, 1] > 0.9
+
+
+def test_wandb_offline_run_holds_the_table(built):
+    report_dir, summary = built
+    runs = list((report_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert summary["wandb"]["run_dir"] == str(runs[0]) and "error" not in summary["wandb"]
+    assert list(runs[0].glob("run-*.wandb"))
+    tables = list((runs[0] / "files").rglob("comparison_*.table.json"))
+    assert len(tables) == 1
+    t = json.loads(tables[0].read_text())
+    header, *rows = _csv(report_dir / "table.csv")
+    assert t["columns"] == header
+    assert [r[0] for r in t["data"]] == [r[0] for r in rows]
+    psnr = header.index("psnr")
+    assert t["data"][0][psnr] == pytest.approx(27.51234) and t["data"][1][psnr] == "inf"
+    assert t["data"][2][header.index("lse_d")] is None
+    media_files = {p.suffix for p in (runs[0] / "files" / "media").rglob("*") if p.is_file()}
+    assert ".png" in media_files and ".mp4" in media_files
+
+
+def test_given_order_missing_method_and_wandb_disabled(inputs, tmp_path, monkeypatch):
+    out, reports = inputs
+    _isolated_wandb(monkeypatch, tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    stale = media.write_video(tmp_path / "r" / "side_by_side" / "old.mp4", np.zeros((2, 32, 32, 3), np.uint8), 25)
+    summary = build_report(out, reports, tmp_path / "r", methods=["static", "spacex", "makeittalk"], videos=1)
+    assert not (tmp_path / "r" / "wandb").exists() and summary["wandb"]["run_dir"] is None
+    assert [r[0] for r in _csv(tmp_path / "r" / "table.csv")[1:]] == ["static", "spacex"]
+    assert "makeittalk" in summary["methods"]["unavailable"]
+    assert "**makeittalk**: not scored" in (tmp_path / "r" / "table.md").read_text()
+    assert list(summary["videos"]) == ["c0"] and summary["videos"]["c0"]["panels"] == ["static", "spacex"]
+    assert media.probe(tmp_path / "r" / "side_by_side" / "c0.mp4").width == 64
+    assert not stale.exists()  # an earlier report's video is not left to pass for this one's
+    saved = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert saved["methods"] == summary["methods"] and "table.csv" in saved["files"]
+
+
+def test_ablation_section(inputs, tmp_path):
+    out, reports = inputs
+    root = tmp_path / "reports"
+    (root / "ablation").mkdir(parents=True)
+    (root / "train_s2l").mkdir()
+    (root / "train_s2l" / "metrics.json").write_text(json.dumps({"mouth_lmd": 0.0199, "face_lmd": 0.01673}))
+    (root / "ablation" / "no_emotion.json").write_text(json.dumps(
+        {"variant": "no_emotion", "stage": "s2l", "overrides": {"s2l.emotion": False},
+         "metrics": {"mouth_lmd": 0.0251, "face_lmd": 0.0180}}))
+    summary = build_report(out, reports, tmp_path / "r", videos=0, wandb_project=None,
+                           ablation_dir=root / "ablation")
+    header, *rows = _csv(tmp_path / "r" / "ablation.csv")
+    assert header == ["stage", "variant", "overrides", "mouth_lmd", "face_lmd"]
+    assert [r[:3] for r in rows] == [["s2l", "full", ""], ["s2l", "no_emotion", "s2l.emotion=False"]]
+    assert float(rows[1][3]) == pytest.approx(0.0251)
+    md = (tmp_path / "r" / "table.md").read_text()
+    assert "## Ablation" in md and "no_emotion" in md and "0.0251" in md
+    assert summary["videos"] == {} and "ablation.csv" in summary["files"]
+
+
+def test_best_generated_method_in_bold():
+    def m(name, **mets):
+        return {"method": name, "clips": 1, "metrics": mets, "unavailable_metrics": {}, "skipped": []}
+
+    ok = [m("spacex", psnr=27.0, lse_d=7.5, blink_rate=0.3), m("ground_truth", psnr=math.inf, lse_d=6.0,
+                                                                 blink_rate=0.2),
+          m("wav2lip", psnr=25.0, lse_d=7.0, blink_rate=0.1)]
+    md = report.markdown(ok, [], ["psnr", "lse_d", "blink_rate"], PROTOCOL)
+    rows = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| ") and "method" not in ln}
+    assert "**27.000**" in rows["spacex"] and "**7.000**" in rows["wav2lip"]  # higher psnr, lower lse_d
+    assert "**" not in rows["ground_truth"] and "**0.100**" not in rows["wav2lip"]  # no direction: no bold
+
+
+@pytest.mark.parametrize("v, s", [(27.51234, "27.512"), (0.00123456, "0.00123"), (12345.678, "12345.7"), (0.1, "0.100"), (0.0199, "0.0199"), (0.8123, "0.812"),
+                                  (math.inf, "∞"), (math.nan, "–"), (0.0, "0"), (-1.0, "-1.000")])
+def test_number_format(v, s):
+    assert report.fmt(v) == s
