@@ -226,15 +226,25 @@ def load(profile: str | None = None, params: str | Path | None = None, overrides
     profiles = raw.get("profiles", {})
     if profile not in profiles:
         raise KeyError(f"profile {profile!r} not in {path} (have: {sorted(profiles)})")
-    data = json.loads(json.dumps(profiles[profile]))  # deep copy
+    data = _override(profiles[profile], overrides)
+    data["profile"] = profile
+    return build(Config, data, f"profiles.{profile}")
+
+
+def with_overrides(cfg: Config, overrides: dict) -> Config:
+    """A copy of cfg with dotted-key overrides applied (e.g. {"s2l.space": "raw"}), checked like params.yaml."""
+    return build(Config, _override(cfg.to_dict(), overrides), f"profiles.{cfg.profile}")
+
+
+def _override(data: dict, overrides: dict | None) -> dict:
+    data = json.loads(json.dumps(data))  # deep copy
     for dotted, value in (overrides or {}).items():
         node = data
         *head, last = dotted.split(".")
         for k in head:
             node = node.setdefault(k, {})
         node[last] = value
-    data["profile"] = profile
-    return build(Config, data, f"profiles.{profile}")
+    return data
 
 
 def repo_root(params: str | Path | None = None) -> Path:

@@ -206,3 +206,27 @@ write_notebook(
         "summary['skipped']",
     ],
 )
+
+
+write_notebook(
+    "notebooks/60_report.ipynb",
+    "# 60 report: the comparison\n\n"
+    "One table over every method the evaluate stage scored (markdown + CSV; methods that could not run and "
+    "metrics that could not be computed are listed with the reason), plots (per-metric bars, per-clip "
+    "distributions, mouth opening vs audio), side-by-side videos with sound, the ablation table, and the same "
+    "in a wandb run (offline unless WANDB_MODE says otherwise; `wandb sync reports/report/wandb/offline-run-*`).\n"
+    "Outputs: `reports/report/`.",
+    'profile = "smoke"  # params.yaml profile',
+    [
+        "import os\nfrom pathlib import Path\n\nfrom spacex import config\nfrom spacex.evaluate import report\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\ne = cfg.evaluate\n"
+        "methods = [p.stem for p in sorted(Path(e.reports).glob('*.json'))]\nmethods",
+        "summary = report.build_report(e.out, e.reports, e.report, methods=None, videos=e.videos,\n"
+        "                              wandb_project=e.wandb_project, ablation_dir=cfg.ablation.reports)\n"
+        "summary['wandb']",
+        "from IPython.display import Image, Markdown, Video, display\n\n"
+        "display(Markdown(Path(e.report, 'table.md').read_text()))\n"
+        "display(Image(str(Path(e.report, 'metrics_bars.png'))))\n"
+        "for clip, v in summary['videos'].items():\n    display(Video(str(Path(e.report, v['file'])), embed=True))",
+    ],
+)

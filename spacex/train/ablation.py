@@ -32,7 +32,7 @@ def run_variant(cfg: Config, variant: str) -> dict:
         raise ValueError(f"variant {variant!r} must override one of {sorted(STAGE_MODULES)}, got {sorted(stages)}")
     stage = stages.pop()
     out = Path(a.out) / variant
-    variant_cfg = config.load(cfg.profile, overrides={**overrides, f"{stage}.out": str(out)})
+    variant_cfg = config.with_overrides(cfg, {**overrides, f"{stage}.out": str(out)})
     metrics = importlib.import_module(STAGE_MODULES[stage]).main(variant_cfg)
     full_path = Path("reports") / f"train_{stage}" / "metrics.json"
     full = json.loads(full_path.read_text()) if full_path.exists() else None
