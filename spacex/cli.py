@@ -118,6 +118,29 @@ def cmd_animate(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from spacex import config
+    from spacex.evaluate import score
+
+    cfg = config.load(args.profile, args.params)
+    for method in args.methods:
+        s = score.score_method(cfg, method, args.limit, progress=not args.quiet)
+        print(f"{method}: {s['status']}" + (f" ({s['reason']})" if s.get("reason") else f", {s['clips']} clips"))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from spacex import config
+    from spacex.evaluate import report
+
+    cfg = config.load(args.profile, args.params)
+    e = cfg.evaluate
+    s = report.build_report(e.out, e.reports, e.report, videos=e.videos, wandb_project=e.wandb_project,
+                            ablation_dir=cfg.ablation.reports)
+    print(f"{e.report}/table.md; wandb: {s['wandb'].get('run_dir')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacex", description="SPACEx reproduction kit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save normalized/posed landmarks, keypoints and pose as OUT.npz and the side-by-side "
                         "video OUT.panels.mp4 [normalized landmarks | posed landmarks | keypoints | output]")
     p.set_defaults(func=cmd_animate)
+
+    p = sub.add_parser("evaluate", help="score methods on the test split under the protocol (eval/README.md)",
+                       description="Score each METHOD (spacex, ground_truth, static, wav2lip, makeittalk, pcavs, or "
+                                   "a folder name from evaluate.baselines.folders) -> reports/evaluate/METHOD.json.")
+    _add_profile(p)
+    p.add_argument("methods", nargs="+")
+    p.add_argument("--limit", type=int, default=None, help="first N clips of the split")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="comparison table, plots, side-by-side videos, wandb run (reports/report)")
+    _add_profile(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("weights", help="external weight files: list them, fetch them (needs network)")
     p.add_argument("action", choices=["list", "fetch"])

@@ -60,3 +60,26 @@ def test_a_bad_clip_is_skipped_with_its_reason(cfg, tmp_path, small_corpus):
     s = score.score_method(cfg, "broken", progress=False)
     assert s["status"] == "unavailable" and s["skipped"][0][0] == clip_id
     assert "MediaError" in s["skipped"][0][1]
+
+
+def test_cli_scores_and_reports(small_corpus, tmp_path, monkeypatch):
+    """`spacex evaluate` then `spacex report` through a params file, as a user would run them."""
+    import yaml
+
+    from spacex.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    params = yaml.safe_load(open(config.find_params()))
+    prof = params["profiles"]["smoke"]
+    prof["corpus"]["root"] = str(small_corpus)
+    prof["evaluate"].update(out=str(tmp_path / "ev"), reports=str(tmp_path / "rep"), report=str(tmp_path / "report"),
+                            max_clips=1, videos=1)
+    prof["ablation"]["reports"] = str(tmp_path / "ablation")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    p = ["--params", str(tmp_path / "params.yaml")]
+    assert main(["evaluate", *p, "--quiet", "ground_truth", "static", "pcavs"]) == 0
+    assert main(["report", *p]) == 0
+    table = (tmp_path / "report" / "table.md").read_text()
+    assert "ground_truth" in table and "static" in table and "no repository configured" in table
+    assert list((tmp_path / "report" / "side_by_side").glob("*.mp4"))
