@@ -111,11 +111,34 @@ def read_frames(path: str | Path) -> tuple[np.ndarray, float]:
 
 
 def iter_frames(path: str | Path):
-    """Yield (timestamp_seconds, (H, W, 3) uint8 RGB) for each decoded frame, without holding the video."""
-    with av.open(str(path)) as container:
+    """Yield (seconds from the first frame, (H, W, 3) uint8 RGB) for every frame, without holding the video.
+    Raises MediaError for a file that does not open, has no video, or ends before its header says it should
+    (a truncated download); the error comes when the stream runs out, after the frames that did decode."""
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise MediaError(f"{path}: not a readable media file ({type(e).__name__}: {e})") from e
+    with container:
+        if not container.streams.video:
+            raise MediaError(f"{path}: no video stream")
         vs = container.streams.video[0]
-        for f in container.decode(vs):
-            yield float(f.time if f.time is not None else 0.0), f.to_ndarray(format="rgb24")
+        rate = float(vs.average_rate or vs.guessed_rate or 25)
+        declared = vs.frames or 0
+        n, t0, error = 0, None, None
+        try:
+            for frame in container.decode(vs):
+                t = float(frame.time) if frame.time is not None else n / rate
+                t0 = t if t0 is None else t0
+                yield t - t0, frame.to_ndarray(format="rgb24")
+                n += 1
+        except av.error.FFmpegError as e:
+            error = e
+        if n == 0:
+            raise MediaError(f"{path}: no decodable video frames" + (f" ({error})" if error else ""))
+        if error is not None or (declared and n < declared):
+            raise MediaError(f"{path}: truncated: decoded {n} of {declared or '?'} frames"
+                             + (f" ({error})" if error else ""))
 
 
 def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:

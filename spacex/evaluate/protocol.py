@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import av
 import numpy as np
 
 from spacex import media
@@ -61,37 +60,6 @@ class EvalVideo:
 
 
 # ---------------------------------------------------------------------------------------------- decoding
-
-def decode(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (seconds from the first frame, (H, W, 3) uint8 RGB) for every frame, one at a time.
-    Raises MediaError for a file that does not open, has no video, or ends before its header says it should
-    (a truncated download); the error comes when the stream runs out, after the frames that did decode."""
-    path = Path(path)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as e:
-        raise MediaError(f"{path}: not a readable media file ({type(e).__name__}: {e})") from e
-    with container:
-        if not container.streams.video:
-            raise MediaError(f"{path}: no video stream")
-        vs = container.streams.video[0]
-        rate = float(vs.average_rate or vs.guessed_rate or 25)
-        declared = vs.frames or 0
-        n, t0, error = 0, None, None
-        try:
-            for frame in container.decode(vs):
-                t = float(frame.time) if frame.time is not None else n / rate
-                t0 = t if t0 is None else t0
-                yield t - t0, frame.to_ndarray(format="rgb24")
-                n += 1
-        except av.error.FFmpegError as e:
-            error = e
-        if n == 0:
-            raise MediaError(f"{path}: no decodable video frames" + (f" ({error})" if error else ""))
-        if error is not None or (declared and n < declared):
-            raise MediaError(f"{path}: truncated: decoded {n} of {declared or '?'} frames"
-                             + (f" ({error})" if error else ""))
-
 
 def resample_stream(stream: Iterable[tuple[float, np.ndarray]], fps: float,
                     n_out: int | None = None) -> Iterator[np.ndarray]:
@@ -168,7 +136,7 @@ def reference_box(gt: np.ndarray | str | Path, margin: float = Protocol.crop_mar
     if isinstance(gt, (str, Path)):
         info = media.probe(gt, decode=False)
         keep = set(sampled(info.declared_frames or media.probe(gt).n_frames).tolist())
-        frames = np.stack([f for i, (_, f) in enumerate(decode(gt)) if i in keep])
+        frames = np.stack([f for i, (_, f) in enumerate(media.iter_frames(gt)) if i in keep])
     else:
         frames = np.asarray(gt)
         frames = frames[sampled(len(frames))]
@@ -223,7 +191,7 @@ def load_for_eval(path: str | Path, protocol: Protocol, box: Box | None, gt_size
             frame = frame[y0:y1, x0:x1]
         return resize(frame, (S, S))
 
-    frames = np.stack([crop(f) for f in resample_stream(decode(path), protocol.fps)])  # (T, S, S, 3)
+    frames = np.stack([crop(f) for f in resample_stream(media.iter_frames(path), protocol.fps)])  # (T, S, S, 3)
 
     source = Path(audio_path) if audio_path else path
     if audio_path is None and not info.has_audio:

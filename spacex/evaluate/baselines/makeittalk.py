@@ -27,7 +27,7 @@ import numpy as np
 
 from spacex import media
 from spacex.evaluate.baselines.base import (Adapter, BaselineConfig, BaselineError, face_points, save_image)
-from spacex.evaluate.protocol import decode, resize, square_box
+from spacex.evaluate.protocol import resize, square_box
 
 PANEL = 256  # MakeItTalk's image size; the output is three PANEL x PANEL panels side by side
 CHECKPOINTS = ["examples/ckpt/ckpt_autovc.pth", "examples/ckpt/ckpt_content_branch.pth",
@@ -79,7 +79,7 @@ class MakeItTalk(Adapter):
         side = x1 - x0
 
         def generated():  # middle panel, back in the photo's framing
-            for t, frame in decode(result):
+            for t, frame in media.iter_frames(result):
                 out = photo.copy()
                 out[y0:y1, x0:x1] = resize(frame[:, PANEL:2 * PANEL], (side, side))
                 yield t, out

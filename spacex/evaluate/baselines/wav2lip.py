@@ -21,7 +21,6 @@ import numpy as np
 
 from spacex import media
 from spacex.evaluate.baselines.base import Adapter, BaselineConfig, BaselineError, save_image
-from spacex.evaluate.protocol import decode
 
 S3FD = "face_detection/detection/sfd/s3fd.pth"
 
@@ -77,4 +76,4 @@ class Wav2Lip(Adapter):
             raise BaselineError(f"wav2lip: output is {info.width}x{info.height}, the photo "
                                 f"{photo.shape[1]}x{photo.shape[0]}: expected the full frame")
         notes = ["full frame from Wav2Lip; its last frame repeated to the speech length"]
-        return self.finish(decode(result), speech, out_mp4, photo.shape[:2], notes, info.fps)
+        return self.finish(media.iter_frames(result), speech, out_mp4, photo.shape[:2], notes, info.fps)
