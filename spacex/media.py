@@ -41,14 +41,18 @@ class MediaInfo:
         return asdict(self)
 
 
+def _open(path: Path, prefix: str = ""):
+    """av.open with a readable MediaError for anything that is not a media file."""
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise MediaError(f"{prefix}not a readable media file ({type(e).__name__}: {e})") from e
+
+
 def probe(path: str | Path, decode: bool = True) -> MediaInfo:
     """Open a media file and count what decodes. Raises MediaError with a readable reason."""
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as e:
-        raise MediaError(f"not a readable media file ({type(e).__name__}: {e})") from e
-    with container:
+    with _open(path) as container:
         if not container.streams.video:
             raise MediaError("no video stream")
         vs = container.streams.video[0]
@@ -115,11 +119,7 @@ def iter_frames(path: str | Path):
     Raises MediaError for a file that does not open, has no video, or ends before its header says it should
     (a truncated download); the error comes when the stream runs out, after the frames that did decode."""
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as e:
-        raise MediaError(f"{path}: not a readable media file ({type(e).__name__}: {e})") from e
-    with container:
+    with _open(path, f"{path}: ") as container:
         if not container.streams.video:
             raise MediaError(f"{path}: no video stream")
         vs = container.streams.video[0]
@@ -143,11 +143,7 @@ def iter_frames(path: str | Path):
 
 def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """The first audio stream as mono float32 (S,), resampled to `sample_rate` if given."""
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as e:
-        raise MediaError(f"{path}: not a readable media file ({type(e).__name__}: {e})") from e
-    with container:
+    with _open(Path(path), f"{path}: ") as container:
         if not container.streams.audio:
             raise MediaError(f"{path}: no audio stream")
         aus = container.streams.audio[0]
