@@ -22,6 +22,8 @@ def test_variant_trains_the_stage_with_its_overrides(train_store, tmp_path, monk
     saved = json.loads((tmp_path / "rep" / "s2l_raw.json").read_text())
     assert saved["stage"] == "s2l" and saved["overrides"] == {"s2l.space": "raw"}
     assert saved["full"] == {"mouth_lmd": 0.02} and "mouth_lmd" in saved["metrics"]
+    m = saved["metrics"]
+    assert m["mouth_lmd_vs_baseline"] == pytest.approx(m["mouth_lmd"] / m["baseline_mouth_lmd"], abs=1e-4)
     run_cfg = json.loads((tmp_path / "ab" / "s2l_raw" / "config.json").read_text())
     assert "raw" in json.dumps(run_cfg)  # the variant really trained in image space
     assert result["metrics"] == saved["metrics"]

@@ -33,7 +33,11 @@ def run_variant(cfg: Config, variant: str) -> dict:
     stage = stages.pop()
     out = Path(a.out) / variant
     variant_cfg = config.with_overrides(cfg, {**overrides, f"{stage}.out": str(out)})
-    metrics = importlib.import_module(STAGE_MODULES[stage]).main(variant_cfg)
+    metrics = dict(importlib.import_module(STAGE_MODULES[stage]).main(variant_cfg))
+    for k in list(metrics):  # model / trivial-baseline ratios, as the stage reports them for the full model
+        base = [b for b in metrics if b.startswith("baseline_") and b.endswith(k)]
+        if base and metrics[base[0]]:
+            metrics[f"{k}_vs_baseline"] = round(metrics[k] / metrics[base[0]], 4)
     full_path = Path("reports") / f"train_{stage}" / "metrics.json"
     full = json.loads(full_path.read_text()) if full_path.exists() else None
     result = {"variant": variant, "stage": stage, "overrides": overrides, "metrics": metrics, "full": full}
