@@ -34,7 +34,7 @@ def run_variant(cfg: Config, variant: str) -> dict:
     out = Path(a.out) / variant
     variant_cfg = config.with_overrides(cfg, {**overrides, f"{stage}.out": str(out)})
     metrics = dict(importlib.import_module(STAGE_MODULES[stage]).main(variant_cfg))
-    for k in list(metrics):  # model / trivial-baseline ratios, as the stage reports them for the full model
+    for k in [k for k in metrics if not k.startswith("baseline_")]:  # model / trivial-baseline ratios, as the stage reports them for the full model
         base = [b for b in metrics if b.startswith("baseline_") and b.endswith(k)]
         if base and metrics[base[0]]:
             metrics[f"{k}_vs_baseline"] = round(metrics[k] / metrics[base[0]], 4)
