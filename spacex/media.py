@@ -212,13 +212,16 @@ def write_video(
             for packet in vs.encode():
                 out.mux(packet)
             if as_ is not None:
-                samples = np.clip(np.asarray(audio, np.float32), -1, 1).reshape(1, -1)
-                af = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-                af.sample_rate = sample_rate
-                af.pts = 0
-                af.time_base = Fraction(1, sample_rate)
-                for packet in as_.encode(af):
-                    out.mux(packet)
+                # One-second slices: the encoder's buffers stay small whatever the clip's length (one frame
+                # of a 10-minute track costs ~500 MB in conversions).
+                for start in range(0, len(audio), sample_rate):
+                    samples = np.clip(np.asarray(audio[start:start + sample_rate], np.float32), -1, 1)
+                    af = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+                    af.sample_rate = sample_rate
+                    af.pts = start
+                    af.time_base = Fraction(1, sample_rate)
+                    for packet in as_.encode(af):
+                        out.mux(packet)
                 for packet in as_.encode(None):
                     out.mux(packet)
         os.replace(tmp, path)

@@ -122,8 +122,9 @@ class Animator:
 
         The clip is processed in chunks of `options.chunk` frames: MFCCs, Speech2Landmarks, PoseGen and
         Landmarks2Latents run per chunk with each LSTM's state carried over and the convolutions fed the
-        neighbouring frames they look at, so the result equals whole-clip inference while only the per-frame
-        landmark and keypoint arrays (~1.7 KB per frame) grow with the clip's length."""
+        neighbouring frames they look at, so the result equals whole-clip inference. Frames are never held; what
+        grows with the clip's length is the audio (16 kHz analysis copy and the 48 kHz copy muxed into the mp4,
+        ~15 MB/min) and the per-frame landmark and keypoint arrays (~1.7 KB per frame, 3 MB/min)."""
         timings = dict.fromkeys(("photo", "audio", "landmarks", "keypoints", "render"), 0.0)
         t0 = time.perf_counter()
         photo, track, lms, fit, src_norm = self._analyse_photo(image, options)
