@@ -100,6 +100,10 @@ def cmd_weights(args) -> int:
 def cmd_animate(args) -> int:
     from spacex.animate.pipeline import AnimateError, AnimateOptions, Animator
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         animator = Animator.from_runs(args.runs, device=args.device)
         result = animator(args.photo, args.audio, AnimateOptions(
@@ -207,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=int, default=300,
                    help="frames per inference chunk; recurrent state is carried across chunks (default 300)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default: torch's choice; 1 is faster when other jobs share the cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--intermediates", action="store_true",
                    help="also save normalized/posed landmarks, keypoints and pose as OUT.npz and the side-by-side "

@@ -227,3 +227,33 @@ def test_explorer_widgets_drive_the_pipeline(animator, speech, tmp_path):
     panel.animate()
     assert media.probe(tmp_path / "explore.mp4").has_audio
     assert media.probe(tmp_path / "explore.panels.mp4").width == 4 * 256
+
+
+def test_command_line_writes_video_intermediates_and_panels(animator, speech, tmp_path):
+    """`spacex animate` from checkpoint files (as training writes them) to an mp4 + .npz + side-by-side video;
+    a photo without a face exits with status 2 and writes nothing."""
+    from skimage import io
+
+    from spacex.cli import main
+    from spacex.train import checkpoint
+
+    runs = tmp_path / "runs"
+    for name, net in (("fv2v", animator.fv2v), ("s2l", animator.s2l), ("l2l", animator.l2l),
+                      ("posegen", animator.posegen)):
+        checkpoint.save(runs / name / "last.pt", {"model_args": net.args.to_dict(), "model": net.state_dict()})
+    photo = tmp_path / "photo.png"
+    io.imsave(photo, data.astronaut())
+    out = tmp_path / "out.mp4"
+    threads = torch.get_num_threads()
+    try:
+        assert main(["animate", str(photo), str(speech[0]), "-o", str(out), "--runs", str(runs), "--quiet",
+                     "--emotion", "happy:0.5", "--threads", "1", "--intermediates"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the setting is process-wide
+    assert media.probe(out).has_audio and "box" in np.load(tmp_path / "out.npz")
+    assert media.probe(tmp_path / "out.panels.mp4").width == 4 * 256
+    blank = tmp_path / "blank.png"
+    io.imsave(blank, np.full((128, 128, 3), 90, np.uint8))
+    assert main(["animate", str(blank), str(speech[0]), "-o", str(tmp_path / "no.mp4"), "--runs", str(runs),
+                 "--quiet"]) == 2
+    assert not (tmp_path / "no.mp4").exists()
