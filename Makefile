@@ -17,7 +17,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 repro: $(STAMP)
 	dvc pull
 	dvc repro
-	dvc metrics show
+	@cat reports/report/table.md
+	@echo "All stage metrics: dvc metrics show. Videos: build/animate/, reports/report/side_by_side/."
 
 test: $(STAMP)
 	WANDB_MODE=disabled $(BIN)/python -m pytest
