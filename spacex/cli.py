@@ -90,7 +90,8 @@ def cmd_weights(args) -> int:
 
     if args.action == "list":
         for w in weights.REGISTRY.values():
-            print(f"{w.name:14s} {weights.status(w.name):18s} {w.path()}\n{'':14s} used by: {w.used_by}")
+            print(f"{w.name:14s} {weights.status(w.name):18s} {w.path()}\n{'':14s} used by: {w.used_by}\n"
+                  f"{'':14s} sha256: {w.sha256_prefix}... (prefix checked)\n{'':14s} from: {w.url}")
         return 0
     for name in args.names:
         print(f"{name}: {weights.fetch(name)}")

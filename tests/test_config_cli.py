@@ -46,3 +46,16 @@ def test_cli_check_passes_a_good_corpus_and_fails_a_broken_one(tiny_corpus, tmp_
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
     assert main(["corpus", "check", str(broken)]) == 1
     assert "BAD" in capsys.readouterr().out
+
+
+def test_weights_list_names_every_file_its_place_and_checksum(tmp_path, monkeypatch, capsys):
+    from spacex import weights
+    from spacex.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    for w in weights.REGISTRY.values():
+        assert w.filename in out and w.sha256_prefix in out and w.url in out
+    assert {"alexnet", "inception_fid", "syncnet_v2", "vgg19", "fan3d"} <= set(weights.REGISTRY)
+    assert out.count("missing") == len(weights.REGISTRY) and str(tmp_path) in out
