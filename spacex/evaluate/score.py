@@ -95,8 +95,9 @@ class Sources:
         out = self.work / "videos" / f"{clip_id}.mp4"
         if self.method == "static":
             audio, sr = media.read_audio(gt, 48_000)
-            n = int(len(audio) / sr * 25)
-            media.write_video(out, (photo for _ in range(n)), 25, audio[: int(n / 25 * sr)], sr)
+            fps = protocol_of(self.cfg).fps
+            n = int(len(audio) / sr * fps)
+            media.write_video(out, (photo for _ in range(n)), fps, audio[: int(n / fps * sr)], sr)
             return out, None, 0
         speech = media.write_wav(self.work / "inputs" / f"{clip_id}.wav", *media.read_audio(gt, 16_000))
         self.adapter.render(photo, speech, out, self.work / "scratch")
@@ -112,7 +113,9 @@ class Sources:
         photo = next(media.iter_frames(gt))[1]
         size = media.probe(render, decode=False).width
         k = size / (x1 - x0)
-        photo_to_crop = AffineTransform(scale=k, translation=(-x0 * k, -y0 * k))
+        # crop_frames samples with align_corners=False: crop pixel i sits at photo x0 + (i + 0.5) / k - 0.5
+        c = (k - 1) / 2
+        photo_to_crop = AffineTransform(scale=k, translation=(-x0 * k + c, -y0 * k + c))
         audio, sr = media.read_audio(render, 48_000)
         out = self.work / "videos" / f"{clip_id}.mp4"
         frames = (paste_back(f, photo, photo_to_crop) for _, f in media.iter_frames(render))
@@ -131,6 +134,8 @@ class Lazy:
                 self.value = self.build()
             except MissingWeights as e:
                 self.reason = str(e).splitlines()[0]
+            except Exception as e:  # noqa: BLE001 - e.g. a corrupt weight file: this metric is off, not every clip
+                self.reason = f"{type(e).__name__}: {e}"
         return self.value
 
 
@@ -155,8 +160,6 @@ def score_clip(gen: proto.EvalVideo, gt: proto.EvalVideo, offset: int | None, lp
            "cpbd": sharpness.cpbd_video(g)}
     if lpips.get() is not None:
         row["lpips"] = lpips.value(g, t)
-    if fid.get() is not None:
-        fid.value.update(g, t)
 
     gl, tl = lmk.detect_landmarks(gen.frames), lmk.detect_landmarks(gt.frames)  # (T, 68, 2) crop pixels
     gla, tla = proto.align(gl.points, tl.points, offset)
@@ -172,9 +175,13 @@ def score_clip(gen: proto.EvalVideo, gt: proto.EvalVideo, offset: int | None, lp
     if syncnet.get() is not None:
         s = sync.lse(gen.frames, gen.audio, syncnet.value, gen.sample_rate, gen.fps)
         row.update(lse_d=s.lse_d, lse_c=s.lse_c, av_offset_syncnet=s.offset)
-    traces = {"mouth_gen": mouth, "mouth_gt": _fill_nan(lm.mouth_opening(tl.points)),
-              "envelope": sync.audio_envelope(gen.audio, gen.sample_rate, gen.fps, len(mouth))}
-    return row, traces
+    # traces on the aligned frames: generated frame j next to ground-truth frame j + offset
+    mg, mt = proto.align(mouth, _fill_nan(lm.mouth_opening(tl.points)), offset)
+    g0 = max(0, -offset)
+    envelope = sync.audio_envelope(gen.audio, gen.sample_rate, gen.fps, len(mouth))[g0:g0 + len(mg)]
+    if fid.get() is not None:
+        fid.value.update(g, t)  # last: a clip that fails above must not leave frames in the FID pool
+    return row, {"mouth_gen": mg, "mouth_gt": mt, "envelope": envelope}
 
 
 def _mean(rows: list[dict], key: str):
