@@ -297,9 +297,21 @@ def _colours(names: list[str]) -> dict[str, tuple]:
     return {n: cmap(i % 10) for i, n in enumerate(names)}
 
 
-def _grid(n: int, cols: int = 4) -> tuple[int, int]:
+def _metric_axes(plt, n: int, cols: int = 4):
+    """A figure with one subplot per metric (n), 4 per row; unused subplots hidden -> (fig, the n axes)."""
     cols = min(cols, max(n, 1))
-    return int(math.ceil(n / cols)), cols
+    rows = int(math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def plot_bars(ok: list[dict], columns: list[str], path: Path) -> Path | None:
@@ -309,9 +321,8 @@ def plot_bars(ok: list[dict], columns: list[str], path: Path) -> Path | None:
     plt = _pyplot()
     names = [m["method"] for m in ok]
     colours = _colours(names)
-    r, c = _grid(len(columns))
-    fig, axes = plt.subplots(r, c, figsize=(3.2 * c, 2.8 * r), squeeze=False)
-    for ax, metric in zip(axes.flat, columns):
+    fig, axes = _metric_axes(plt, len(columns))
+    for ax, metric in zip(axes, columns):
         vals = np.array([m["metrics"].get(metric, math.nan) for m in ok])
         finite = np.isfinite(vals)
         x = np.arange(len(names))
@@ -324,12 +335,7 @@ def plot_bars(ok: list[dict], columns: list[str], path: Path) -> Path | None:
         ax.set_xticks(x, names, rotation=45, ha="right", fontsize=7)
         ax.set_title(f"{metric} {arrow(metric)}".rstrip(), fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
-    for ax in list(axes.flat)[len(columns):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_per_clip(per_clip: dict[str, dict[str, np.ndarray]], order: list[str], path: Path) -> Path | None:
@@ -341,9 +347,8 @@ def plot_per_clip(per_clip: dict[str, dict[str, np.ndarray]], order: list[str], 
         return None
     plt = _pyplot()
     colours = _colours(order)
-    r, c = _grid(len(metrics))
-    fig, axes = plt.subplots(r, c, figsize=(3.2 * c, 2.8 * r), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
+    fig, axes = _metric_axes(plt, len(metrics))
+    for ax, metric in zip(axes, metrics):
         data, labels = [], []
         for n in names:
             v = per_clip[n].get(metric)
@@ -358,12 +363,7 @@ def plot_per_clip(per_clip: dict[str, dict[str, np.ndarray]], order: list[str], 
         ax.set_xticks(np.arange(1, len(labels) + 1), labels, rotation=45, ha="right", fontsize=7)
         ax.set_title(f"{metric} {arrow(metric)} (per clip)".replace("  ", " "), fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_traces(traces: dict[str, dict[str, np.ndarray]], order: list[str], clip: str, fps: float,
@@ -392,10 +392,7 @@ def plot_traces(traces: dict[str, dict[str, np.ndarray]], order: list[str], clip
     ax.set_ylabel("mouth opening (crop px)")
     ax.set_title(f"Mouth opening vs audio envelope: {clip}")
     ax.legend(fontsize=7, loc="upper right", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 # ------------------------------------------------------------------------------------------- videos

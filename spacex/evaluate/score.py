@@ -111,15 +111,15 @@ class Sources:
 
         x0, y0, x1, y1 = np.load(render.with_suffix(".npz"))["box"]
         photo = next(media.iter_frames(gt))[1]
-        size = media.probe(render, decode=False).width
-        k = size / (x1 - x0)
+        info = media.probe(render, decode=False)
+        k = info.width / (x1 - x0)
         # crop_frames samples with align_corners=False: crop pixel i sits at photo x0 + (i + 0.5) / k - 0.5
         c = (k - 1) / 2
         photo_to_crop = AffineTransform(scale=k, translation=(-x0 * k + c, -y0 * k + c))
         audio, sr = media.read_audio(render, 48_000)
         out = self.work / "videos" / f"{clip_id}.mp4"
         frames = (paste_back(f, photo, photo_to_crop) for _, f in media.iter_frames(render))
-        return media.write_video(out, frames, media.probe(render, decode=False).fps, audio, sr)
+        return media.write_video(out, frames, info.fps, audio, sr)
 
 
 class Lazy:
