@@ -108,7 +108,7 @@ def cmd_animate(args) -> int:
     try:
         animator = Animator.from_runs(args.runs, device=args.device)
         result = animator(args.photo, args.audio, AnimateOptions(
-            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, fps=args.fps,
+            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, gaze=args.gaze, fps=args.fps,
             chunk=args.chunk, faces=args.faces), stream_to=args.out, progress=not args.quiet)
         # frames go straight to the file, chunk by chunk: long clips do not fill memory
     except AnimateError as e:
@@ -204,8 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="head pose: predicted (from speech, PoseGen, seeded; several samples with --seed), fixed "
                         "(the photo's), video:PATH (transfer a video's head motion), file:PATH (.npy or .csv rows "
                         "of yaw,pitch,roll degrees)")
-    p.add_argument("--seed", type=int, default=0, help="seed for predicted pose and automatic blinks")
+    p.add_argument("--seed", type=int, default=0, help="seed for predicted pose, automatic blinks and gaze")
     p.add_argument("--blink", default="auto", help="auto (natural rate) | off | times in seconds, e.g. 1.2,3.5")
+    p.add_argument("--gaze", default="photo",
+                   help="photo (the photo's, held) | auto (natural fixations and saccades, seeded) | "
+                        "left | right | up | down | center | X,Y (iris offset in eye widths: x to the image right, "
+                        "y down, |X|,|Y| <= 0.4) | file:PATH (.npy or .csv, one X,Y row per frame)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--faces", default="largest", choices=["largest", "error"],
                    help="several faces in the photo: animate the largest (with a warning) or stop (default largest)")

@@ -220,10 +220,11 @@ def test_explorer_widgets_drive_the_pipeline(animator, speech, tmp_path):
     from spacex.animate import explore
 
     panel = explore.explorer(animator, data.astronaut(), speech[0], tmp_path)
-    (emotion, intensity), (pose, _, blink) = panel.children[0].children, panel.children[1].children
-    emotion.value, intensity.value, pose.value, blink.value = "sad", 0.5, "fixed", "off"
+    c = panel.controls
+    c["emotion"].value, c["intensity"].value, c["pose"].value, c["blink"].value = "sad", 0.5, "fixed", "off"
+    c["gaze"].value, c["gaze_x"].value, c["gaze_y"].value = "set", 0.2, -0.04
     opts = panel.options()
-    assert (opts.emotion, opts.pose, opts.blink) == ("sad:0.5", "fixed", "off")
+    assert (opts.emotion, opts.pose, opts.blink, opts.gaze) == ("sad:0.5", "fixed", "off", "0.2,-0.04")
     panel.animate()
     assert media.probe(tmp_path / "explore.mp4").has_audio
     assert media.probe(tmp_path / "explore.panels.mp4").width == 4 * 256
@@ -257,3 +258,42 @@ def test_command_line_writes_video_intermediates_and_panels(animator, speech, tm
     assert main(["animate", str(blank), str(speech[0]), "-o", str(tmp_path / "no.mp4"), "--runs", str(runs),
                  "--quiet"]) == 2
     assert not (tmp_path / "no.mp4").exists()
+
+
+def test_gaze_control_reaches_landmarks2latents(speech, tmp_path):
+    """Every gaze mode gives the per-frame gaze it names, and Landmarks2Latents sees it (through a gaze input
+    with non-zero weights, keypoints differ between looking left and right)."""
+    torch.manual_seed(0)
+    fv2v = FaceVid2Vid(resolution=32, num_kp=4, base=8, volume_channels=4, depth=4, generator_blocks=1,
+                       use_vgg=False).eval()
+    l2l = Landmarks2Latents(num_kp=4, landmark_dim=8, audio_dim=8, source_dim=8, hidden=16, gaze_dim=4).eval()
+    torch.nn.init.normal_(l2l.head.weight, std=0.1)  # the head starts at zero: make the input visible
+    anim = Animator(fv2v, Speech2Landmarks(audio_dim=16, landmark_dim=8, hidden=16).eval(), l2l, None,
+                    DEFAULT_EMOTIONS)
+    wav, _ = speech
+    run = lambda g, seed=0: anim(data.astronaut(), wav, AnimateOptions(gaze=g, pose="fixed", blink="off",  # noqa: E731
+                                                                       pose_seed=seed))
+    right, left, photo = run("right"), run("left"), run("photo")
+    assert np.allclose(right.gaze, [0.2, 0.0]) and np.allclose(left.gaze, [-0.2, 0.0])
+    assert np.allclose(photo.gaze, photo.photo_gaze) and np.abs(photo.photo_gaze).max() < 0.15
+    assert np.abs(right.keypoints - left.keypoints).max() > 1e-3
+    same = run(f"{photo.photo_gaze[0]},{photo.photo_gaze[1]}")
+    assert np.allclose(same.keypoints, photo.keypoints, atol=1e-5)  # 'photo' = no gaze motion
+    auto, auto_again, auto_other = run("auto"), run("auto"), run("auto", seed=1)
+    assert np.ptp(auto.gaze, 0).max() > 0.02 and np.array_equal(auto.gaze, auto_again.gaze)  # it moves, seeded
+    assert not np.array_equal(auto.gaze, auto_other.gaze)
+    seq = tmp_path / "gaze.csv"
+    np.savetxt(seq, [[0.1, 0.0], [0.0, 0.05]], delimiter=",")
+    from_file = run(f"file:{seq}")
+    assert np.allclose(from_file.gaze[0], [0.1, 0]) and np.allclose(from_file.gaze[1:], [0, 0.05])  # held
+    # The intermediates carry the gaze and the iris centres it puts in the photo's eyes.
+    right.frames = None
+    p = right.save_intermediates(tmp_path / "r.mp4")
+    with np.load(p) as z:
+        T = len(right.keypoints)
+        assert z["gaze"].shape == (T, 2) and z["iris"].shape == (T, 2, 2)
+        eyes = right.posed_landmarks[0, lm.EYE_R, 0]
+        assert eyes.min() < z["iris"][0, 0, 0] < eyes.max()
+    for bad, msg in (("sideways", "X,Y"), ("0.9,0", "leave the eye"), (f"file:{tmp_path / 'no.npy'}", "gaze file")):
+        with pytest.raises(AnimateError, match=msg):
+            run(bad)

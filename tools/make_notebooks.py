@@ -155,8 +155,8 @@ write_notebook(
 write_notebook(
     "notebooks/41_explore.ipynb",
     "# 41 explore: try the controls (JupyterLab)\n\n"
-    "Widgets for emotion, intensity, head pose, seed and blinks; each run shows the intermediate predictions "
-    "(mouth opening, eye closure, head pose, keypoint motion), the side-by-side stage video and the result with "
+    "Widgets for emotion, intensity, head pose, seed, blinks and gaze; each run shows the intermediate predictions "
+    "(mouth opening, eye closure, gaze, head pose, keypoint motion), the side-by-side stage video and the result with "
     "sound. Needs the trained runs (`make repro`). Not a pipeline stage; with `interactive = False` (papermill) "
     "it runs the controls once without widgets.",
     'runs = "build/train"  # trained checkpoints\nphoto = ""  # portrait image; empty: the astronaut\n'

@@ -1,9 +1,6 @@
-"""Interactive exploration (notebooks/41_explore.ipynb): widgets for emotion, intensity, pose, blinks and
-seed; each run shows the intermediate predictions (mouth opening, eye closure, head pose, keypoint motion),
-the side-by-side stage video and the output with sound.
-
-Gaze has no widget: it needs dense eye landmarks (iris points), which neither the 68-point landmarks nor the
-SynthTalk corpus provide (docs/animate.md, "Gaze").
+"""Interactive exploration (notebooks/41_explore.ipynb): widgets for emotion, intensity, pose, blinks, gaze
+and seed; each run shows the intermediate predictions (mouth opening, eye closure, gaze, head pose, keypoint
+motion), the side-by-side stage video and the output with sound.
 """
 from __future__ import annotations
 
@@ -20,17 +17,21 @@ def plot_intermediates(result: AnimateResult):
     import matplotlib.pyplot as plt
 
     t = np.arange(len(result.keypoints)) / result.fps
-    fig, ax = plt.subplots(4, 1, figsize=(9, 7), sharex=True)
+    fig, ax = plt.subplots(5, 1, figsize=(9, 8.5), sharex=True)
     ax[0].plot(t, lm.mouth_opening(result.normalized_landmarks))
     ax[0].set(ylabel="mouth opening", title="Speech2Landmarks (normalized space)")
     ax[1].plot(t, lm.eye_aspect_ratio(result.normalized_landmarks).mean(1))
     ax[1].set(ylabel="eye aspect ratio", title="blinks")
-    ax[2].plot(t, result.pose - result.pose[:1], label=["yaw", "pitch", "roll"])
-    ax[2].set(ylabel="degrees", title="head pose (relative to the photo)")
-    ax[2].legend(loc="upper right", fontsize=8)
+    if result.gaze is not None:
+        ax[2].plot(t, result.gaze, label=["x (image right)", "y (down)"])
+        ax[2].legend(loc="upper right", fontsize=8)
+    ax[2].set(ylabel="eye widths", title="gaze (iris offset)")
+    ax[3].plot(t, result.pose - result.pose[:1], label=["yaw", "pitch", "roll"])
+    ax[3].set(ylabel="degrees", title="head pose (relative to the photo)")
+    ax[3].legend(loc="upper right", fontsize=8)
     motion = np.linalg.norm(result.keypoints - result.keypoints[:1], axis=-1)  # (T, K)
-    ax[3].plot(t, motion)
-    ax[3].set(ylabel="|kp - kp[0]|", xlabel="seconds", title="Landmarks2Latents keypoint motion")
+    ax[4].plot(t, motion)
+    ax[4].set(ylabel="|kp - kp[0]|", xlabel="seconds", title="Landmarks2Latents keypoint motion")
     fig.tight_layout()
     return fig
 
@@ -55,12 +56,16 @@ def explorer(animator: Animator, photo, audio, out_dir: str | Path = "build/expl
     pose = w.Dropdown(options=["predicted", "fixed"] if animator.posegen else ["fixed"], description="pose")
     seed = w.IntText(value=0, description="seed")
     blink = w.Text(value="auto", description="blink", placeholder="auto | off | 1.2,3.5")
+    gaze_mode = w.Dropdown(options=["photo", "auto", "set"], value="photo", description="gaze")
+    gaze_x = w.FloatSlider(value=0.0, min=-0.3, max=0.3, step=0.02, description="gaze x")
+    gaze_y = w.FloatSlider(value=0.0, min=-0.15, max=0.15, step=0.01, description="gaze y")
     button = w.Button(description="Animate", button_style="primary")
     output = w.Output()
 
     def options() -> AnimateOptions:
         mix = f"{emotion.value}:{intensity.value}" if intensity.value > 0 else "neutral:1.0"
-        return AnimateOptions(emotion=mix, pose=pose.value, pose_seed=seed.value, blink=blink.value)
+        gaze = f"{gaze_x.value},{gaze_y.value}" if gaze_mode.value == "set" else gaze_mode.value
+        return AnimateOptions(emotion=mix, pose=pose.value, pose_seed=seed.value, blink=blink.value, gaze=gaze)
 
     def on_click(_=None):
         with output:
@@ -71,6 +76,9 @@ def explorer(animator: Animator, photo, audio, out_dir: str | Path = "build/expl
             display(Video(str(panels), embed=True, width=768), Video(str(video), embed=True, width=256))
 
     button.on_click(on_click)
-    box = w.VBox([w.HBox([emotion, intensity]), w.HBox([pose, seed, blink]), button, output])
+    box = w.VBox([w.HBox([emotion, intensity]), w.HBox([pose, seed, blink]), w.HBox([gaze_mode, gaze_x, gaze_y]),
+                  button, output])
+    box.controls = {"emotion": emotion, "intensity": intensity, "pose": pose, "seed": seed, "blink": blink,
+                    "gaze": gaze_mode, "gaze_x": gaze_x, "gaze_y": gaze_y}
     box.options, box.animate = options, on_click  # for scripted use and tests
     return box

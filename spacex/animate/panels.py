@@ -1,6 +1,6 @@
 """Side-by-side intermediates video: what each stage predicted, frame by frame, with the speech.
 
-    [ normalized landmarks | posed landmarks on the photo | driving keypoints | rendered frame ]
+    [ normalized landmarks | posed landmarks and irises (gaze) on the photo | driving keypoints | rendered frame ]
 
 Panels are `size` pixels square (the rendered frame is upscaled to match). Frames are read back from the
 rendered mp4 one at a time, so this works for streamed clips of any length.
@@ -26,6 +26,7 @@ def side_by_side(result, video: str | Path, photo: np.ndarray, box: np.ndarray, 
     x0, y0, x1, y1 = box
     crop = crop_frames(photo[None], box, size)[0].permute(1, 2, 0).numpy()  # (size, size, 3)
     scale = size / (x1 - x0)
+    iris = result.iris() if result.gaze is not None else None  # (T, 2, 2) photo pixels
 
     def frames():
         for t, (_, frame) in enumerate(media.iter_frames(video)):
@@ -34,6 +35,8 @@ def side_by_side(result, video: str | Path, photo: np.ndarray, box: np.ndarray, 
             norm = np.full((size, size, 3), 255, np.uint8)
             draw_points(norm, result.normalized_landmarks[t] * size * 0.7 + [size / 2, size * 0.3, 0], (200, 30, 30))
             posed = draw_points(crop.copy(), (result.posed_landmarks[t] - [x0, y0, 0]) * scale, (30, 200, 60))
+            if iris is not None:
+                draw_points(posed, (iris[t] - [x0, y0]) * scale, (40, 90, 255), radius=2)
             kp = np.full((size, size, 3), 40, np.uint8)
             draw_points(kp, (result.keypoints[t] + 1) / 2 * size, (250, 200, 40), radius=3)
             rendered = (resize(frame, (size, size), order=1) * 255).astype(np.uint8)

@@ -8,7 +8,8 @@
 Steps: the photo's face (MTCNN) and 68 landmarks (dlib) -> its normalized landmarks and head pose; the audio
 (any format PyAV reads, any rate, mono or stereo) -> 40 MFCCs per output frame; Speech2Landmarks ->
 normalized landmarks per frame; blinks edited into the eye landmarks; head pose (predicted by PoseGen, or
-fixed) -> posed landmarks; Landmarks2Latents -> face-vid2vid keypoints; face-vid2vid renders each frame from
+fixed) -> posed landmarks; gaze (the photo's, natural, or set; `spacex.gaze`); Landmarks2Latents -> face-vid2vid
+keypoints; face-vid2vid renders each frame from
 the photo's appearance volume, computed once.
 """
 from __future__ import annotations
@@ -22,8 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from spacex import gaze as gazemod
 from spacex import media
-from spacex.corpus.synth.face import blink_track, close_eyes
+from spacex.corpus.synth.face import blink_track, close_eyes, gaze_track
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.models.l2l import Landmarks2Latents
 from spacex.models.posegen import PoseGen
@@ -47,6 +49,8 @@ class AnimateOptions:
     pose: str = "predicted"  # predicted (PoseGen, seeded) | fixed (the photo's) | video:PATH | file:PATH.npy
     pose_seed: int = 0
     blink: str = "auto"  # auto (natural rate, seeded) | off | comma-separated times in seconds
+    gaze: str = "photo"  # photo (held) | auto (fixations + saccades, seeded) | left|right|up|down|center | X,Y |
+    #                      file:PATH (.npy / .csv, one X,Y row per frame); X, Y in eye widths (spacex.gaze)
     fps: float = 30.0
     sample_rate: int = 16_000  # analysis rate for the MFCCs
     chunk: int = 300  # frames per inference chunk (recurrent state carried across chunks)
@@ -64,6 +68,8 @@ class AnimateResult:
     posed_landmarks: np.ndarray  # (T, 68, 3) photo pixels
     keypoints: np.ndarray  # (T, K, 3) face-vid2vid driving keypoints
     pose: np.ndarray  # (T, 3) degrees [yaw, pitch, roll]
+    gaze: np.ndarray | None = None  # (T, 2) eye widths, what Landmarks2Latents was given (spacex.gaze)
+    photo_gaze: np.ndarray | None = None  # (2,) the photo's own gaze, as detected
     timings: dict = field(default_factory=dict)
     video: Path | None = None  # the mp4, when the call streamed to it
     photo: np.ndarray | None = None  # (H, W, 3) the animated photo
@@ -76,6 +82,10 @@ class AnimateResult:
 
         out = out or Path(video_path).with_suffix(".panels.mp4")
         return side_by_side(self, video_path, self.photo, self.box, out, size)
+
+    def iris(self) -> np.ndarray:
+        """Iris centres (T, 2, 2) in photo pixels implied by the posed landmarks and the gaze."""
+        return gazemod.iris_points(self.posed_landmarks[..., :2], self.gaze)
 
     def audio48(self, n_frames: int) -> np.ndarray:
         return media.resample_audio(self.audio, self.sample_rate, 48_000)[: int(n_frames / self.fps * 48_000)]
@@ -90,10 +100,13 @@ class AnimateResult:
         return out
 
     def save_intermediates(self, video_path: str | Path) -> Path:
-        """normalized and posed landmarks, keypoints, pose and the face crop box (x0, y0, x1, y1 in photo pixels:
-        the rendered frames show that square of the photo) as an .npz beside the video."""
+        """normalized and posed landmarks, keypoints, pose, gaze, iris centres in photo pixels and the face crop
+        box (x0, y0, x1, y1 in photo pixels: the rendered frames show that square of the photo) as an .npz beside
+        the video."""
         p = Path(video_path).with_suffix(".npz")
         extra = {} if self.box is None else {"box": np.asarray(self.box)}  # where the frames sit in the photo
+        if self.gaze is not None:
+            extra.update(gaze=self.gaze, iris=self.iris())
         np.savez(p, normalized_landmarks=self.normalized_landmarks, posed_landmarks=self.posed_landmarks,
                  keypoints=self.keypoints, pose=self.pose, **extra)
         return p
@@ -136,6 +149,12 @@ class Animator:
         d = self.device
         em = torch.from_numpy(emotion[None]).to(d)
         closure = self._blink(options, T)  # (T,)
+        seen = gazemod.detect(photo[None], lms)
+        photo_gaze = seen.gaze[0]  # (2,)
+        if not seen.valid[0] and options.gaze != "photo":
+            warnings.warn("photo: no iris visible (eyes closed?); gaze edits are made relative to the centre",
+                          stacklevel=2)
+        gaze = self._gaze(options, T, photo_gaze)  # (T, 2)
         delta = self._pose_deltas(options, T)  # (T, 6), or None: predicted chunk by chunk
         timings["audio"] = time.perf_counter() - t0
 
@@ -151,7 +170,8 @@ class Animator:
 
         result = AnimateResult(None, wav, sr, options.fps, np.zeros((T, 68, 3), np.float32),
                                np.zeros((T, 68, 3), np.float32), np.zeros((T, src["kp"].shape[1], 3), np.float32),
-                               np.zeros((T, 3), np.float32), timings, photo=photo, box=track.box)
+                               np.zeros((T, 3), np.float32), gaze.astype(np.float32), photo_gaze, timings,
+                               photo=photo, box=track.box)
         states: dict[str, object] = {"s2l": None, "l2l": None, "posegen": None, "first": None}
         ctx = max(self.s2l.context, self.l2l.context, self.posegen.context if self.posegen else 0)
 
@@ -187,8 +207,9 @@ class Animator:
             t0 = time.perf_counter()
             motion = (posed - centre) / side * 2 - photo_rel[None]  # landmark motion from the photo's
             m, c = window(self.l2l.context)
+            gz = torch.from_numpy((gaze[s:e] - photo_gaze)[None].astype(np.float32)).to(d)  # gaze motion
             kp, states["l2l"] = self.l2l(torch.from_numpy(motion[None].astype(np.float32)).to(d), m, src["kp"], em,
-                                         states["l2l"], context=c)
+                                         states["l2l"], context=c, gaze=gz)
             result.normalized_landmarks[s:e], result.posed_landmarks[s:e] = norm, posed
             result.keypoints[s:e], result.pose[s:e] = kp[0].cpu().numpy(), pose.rotation
             timings["keypoints"] += time.perf_counter() - t0
@@ -304,6 +325,29 @@ class Animator:
         if arr.ndim == 2:
             arr = np.stack([arr] * 3, -1)
         return np.ascontiguousarray(arr[..., :3].astype(np.uint8))
+
+    @staticmethod
+    def _gaze(options: AnimateOptions, T: int, photo_gaze: np.ndarray) -> np.ndarray:
+        """Gaze per frame (T, 2) in eye widths."""
+        spec = options.gaze.strip()
+        if spec == "photo":
+            return np.repeat(photo_gaze[None], T, 0)
+        if spec == "auto":  # its own stream: the blink schedule of a seed does not change with gaze
+            return gaze_track(T, options.fps, np.random.default_rng([options.pose_seed, 7]))
+        if spec.startswith("file:"):
+            path = spec[5:]
+            try:
+                seq = np.load(path) if path.endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
+            except (OSError, ValueError) as e:
+                raise AnimateError(f"gaze file {path}: {e}") from e
+            seq = np.asarray(seq, np.float64)
+            if seq.ndim != 2 or seq.shape[1] != 2 or len(seq) == 0:
+                raise AnimateError(f"gaze file {path}: expected rows of X,Y in eye widths, got shape {seq.shape}")
+            return seq[np.minimum(np.arange(T), len(seq) - 1)]  # held at the last row
+        try:
+            return np.repeat(np.array([gazemod.parse(spec)]), T, 0)
+        except ValueError as e:
+            raise AnimateError(f"{e} (or photo | auto | file:PATH)") from e
 
     @staticmethod
     def _blink(options: AnimateOptions, T: int) -> np.ndarray:

@@ -34,6 +34,8 @@ GROUND_TRUTH_ARRAYS = {
     "scale": "(T,) float32 pixels per normalized unit",
     "eye_closure": "(T,) float32 blink state, 0 open .. 1 closed",
     "visemes": "(T, 5) float32 viseme weights [jaw_open, round, spread, lower_lip_up, closure]",
+    "gaze": "(T, 2) float32 gaze in eye widths (spacex.gaze: x to the image right, y down)",
+    "iris": "(T, 2, 2) float32 iris centres in pixels [subject's right eye, left eye][x, y]",
 }
 SPLITS = ("train", "val", "test")
 

@@ -7,7 +7,7 @@
 Per clip: decode (truncated or unreadable files are skipped), audio (mono, resampled; silent, too short or
 length-mismatched audio is skipped), MTCNN face track and crop box (no face / tiny face / several faces are
 skipped), 68 3D landmarks from the configured backend, head pose and the normalized space, eye openness and
-blinks, MFCCs per frame, the emotion vector. Clips with SynthTalk ground truth also get the backend's NME.
+blinks, iris centres and gaze, MFCCs per frame, the emotion vector. Clips with SynthTalk ground truth also get the backend's NME.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from spacex import gaze
 from spacex import landmarks as lm
 from spacex import media
 from spacex.config import Config, PreprocessConfig
@@ -80,6 +81,7 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     norm = pose.normalize(lms, fit)
     ear = eyes.openness(norm)
     blink, blink_events = eyes.detect_blinks(ear, fps, cfg.blink_ratio)
+    irises = gaze.detect(frames, lms)  # iris centres and gaze in the eyes' own frames
     mfcc = audiofeat.mfcc_per_frame(audio, sr, fps, T, cfg.n_mfcc, cfg.n_fft, cfg.n_mels)
     meta_in = clipfmt.read_meta(root, cid)
     emotion, labeled = emo.vector(meta_in.emotion, meta_in.intensity, cfg.emotions)
@@ -89,7 +91,8 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
         "landmarks": lms.astype(np.float32), "landmarks_norm": norm.astype(np.float32),
         "rotation": fit.rotation.astype(np.float32), "translation": fit.translation.astype(np.float32),
         "scale": fit.scale.astype(np.float32), "crop_box": track.box.astype(np.float32),
-        "eye_openness": ear.astype(np.float32), "blink": blink.astype(np.uint8), "mfcc": mfcc,
+        "eye_openness": ear.astype(np.float32), "blink": blink.astype(np.uint8),
+        "gaze": irises.gaze.astype(np.float32), "iris": irises.iris.astype(np.float32), "mfcc": mfcc,
         "audio": (np.clip(audio, -1, 1) * 32767).astype(np.int16), "emotion": emotion,
     }
     meta = {
@@ -101,11 +104,15 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     }
     gt_path = clipfmt.clip_paths(root, cid)["gt"]
     if gt_path.exists():
-        gt = clipfmt.read_groundtruth(root, cid)["landmarks"].astype(np.float64)
+        gt_all = clipfmt.read_groundtruth(root, cid)
+        gt = gt_all["landmarks"].astype(np.float64)
         meta["nme"] = nme(lms, gt)
         meta["nme_mouth"] = nme(lms, gt, lm.MOUTH)
-        gt_rot = clipfmt.read_groundtruth(root, cid)["rotation"]
-        meta["pose_error_deg"] = np.abs(fit.rotation - gt_rot).mean(0).round(3).tolist()  # yaw, pitch, roll
+        meta["pose_error_deg"] = np.abs(fit.rotation - gt_all["rotation"]).mean(0).round(3).tolist()  # yaw, pitch, roll
+        if "gaze" in gt_all:  # SynthTalk 2+: gaze error (eye widths) on frames where the iris was seen
+            seen = irises.valid
+            meta["gaze_error"] = np.abs(irises.gaze[seen] - gt_all["gaze"][seen]).mean(0).round(4).tolist() \
+                if seen.any() else None
     return arrays, meta
 
 
@@ -178,6 +185,9 @@ def run(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None
         summary["nme_mouth"] = round(float(np.mean([m["nme_mouth"] for m in with_gt])), 4)
         summary["pose_error_deg"] = dict(zip(["yaw", "pitch", "roll"],
                                              np.mean([m["pose_error_deg"] for m in with_gt], 0).round(2).tolist()))
+        gz = [m["gaze_error"] for m in with_gt if m.get("gaze_error")]
+        if gz:  # mean absolute gaze error of the iris detector, eye widths
+            summary["gaze_error"] = dict(zip(["x", "y"], np.mean(gz, 0).round(4).tolist()))
     fps_values = {m["fps"] for m in done}
     manifest["fps"] = fps_values.pop() if len(fps_values) == 1 else sorted(fps_values)
     store._atomic_json(out / "manifest.json", manifest)

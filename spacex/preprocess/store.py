@@ -31,6 +31,8 @@ STORE_ARRAYS = {
     "crop_box": "(4,) float32 the clip's stable square face crop x0, y0, x1, y1 (may exceed the frame)",
     "eye_openness": "(T, 2) float32 eye aspect ratio [subject's right, left], normalized space",
     "blink": "(T,) uint8 1 on frames inside a detected blink",
+    "gaze": "(T, 2) float32 gaze in eye widths (spacex.gaze), interpolated over closed-eye frames",
+    "iris": "(T, 2, 2) float32 detected iris centres, pixels [subject's right eye, left eye][x, y]; NaN if unseen",
     "mfcc": "(T, n_mfcc) float32 MFCCs, one row per video frame",
     "audio": "(S,) int16 mono PCM at the store's sample rate, exactly T / fps seconds",
     "emotion": "(E,) float32 emotion intensities over the store's vocabulary",

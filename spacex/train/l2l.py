@@ -4,7 +4,7 @@
 
 Inputs per frame: the frame's posed landmarks relative to the clip's crop box (the frame face-vid2vid sees),
 as motion from the source frame's landmarks,
-MFCCs, the source keypoints (frame 0's), the emotion vector; target: that frame's driving keypoints from the
+MFCCs, the gaze motion from the source frame's (spacex.gaze), the source keypoints (frame 0's), the emotion vector; target: that frame's driving keypoints from the
 trained face-vid2vid. Validation: keypoint L1 on val clips against the trivial baseline "source keypoints".
 """
 from __future__ import annotations
@@ -32,10 +32,13 @@ class L2LData:
                 continue
             arr = store.read_clip(store_dir, c["clip_id"])
             lms = target_landmarks(arr, "raw") * 2  # crop-relative, ~[-1, 1]: the frame face-vid2vid sees
+            if "gaze" not in arr:
+                raise ValueError(f"{store_dir}: clip {c['clip_id']} has no gaze; re-run preprocessing (spacex preprocess)")
             with np.load(kp_path, allow_pickle=False) as kp:
                 # Landmark motion relative to the source frame (frame 0, whose keypoints are the source's):
                 # keypoint motion follows landmark motion, and the absolute values would only identify the clip.
-                self.clips.append({"landmarks": lms - lms[:1],
+                # Gaze likewise, relative to the source frame's.
+                self.clips.append({"landmarks": lms - lms[:1], "gaze": arr["gaze"] - arr["gaze"][:1],
                                    "mfcc": arr["mfcc"], "emotion": arr["emotion"],
                                    "driving": kp["driving"].astype(np.float32), "source": kp["source"].astype(np.float32)})
         if not self.clips:
@@ -65,10 +68,11 @@ class L2LTask(Task):
         clips = self.train_data.clips
         items = sample_windows([len(c["driving"]) for c in clips], self.cfg.train.batch_size, self.cfg.window,
                                rank, world, generator)
-        out = {k: [] for k in ("landmarks", "mfcc", "source", "emotion", "target", "mask")}
+        out = {k: [] for k in ("landmarks", "gaze", "mfcc", "source", "emotion", "target", "mask")}
         for k, idx, m, _ in items:
             c = clips[k]
             out["landmarks"].append(c["landmarks"][idx])
+            out["gaze"].append(c["gaze"][idx])
             out["mfcc"].append(c["mfcc"][idx])
             out["source"].append(c["source"])
             out["emotion"].append(c["emotion"])
@@ -77,7 +81,8 @@ class L2LTask(Task):
         return {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}
 
     def loss(self, model, batch):
-        pred, _ = model(batch["landmarks"], batch["mfcc"], batch["source"], batch["emotion"])  # (B, W, K, 3)
+        pred, _ = model(batch["landmarks"], batch["mfcc"], batch["source"], batch["emotion"],
+                        gaze=batch["gaze"])  # (B, W, K, 3)
         mask = batch["mask"][:, :, None, None]
         loss = ((pred - batch["target"]).abs() * mask).sum() / (mask.sum() * pred.shape[2] * 3)
         return loss, {}
@@ -87,7 +92,7 @@ class L2LTask(Task):
         n = 0
         for c in self.val_data.clips:
             t = lambda x: torch.from_numpy(x[None]).to(device)  # noqa: E731
-            pred, _ = model(t(c["landmarks"]), t(c["mfcc"]), t(c["source"]), t(c["emotion"]))
+            pred, _ = model(t(c["landmarks"]), t(c["mfcc"]), t(c["source"]), t(c["emotion"]), gaze=t(c["gaze"]))
             target = t(c["driving"])
             err += float((pred - target).abs().mean()) * len(c["driving"])
             base += float((t(c["source"])[:, None] - target).abs().mean()) * len(c["driving"])

@@ -5,7 +5,8 @@ Everything happens in the kit's normalized landmark space (see `spacex.landmarks
 over the 68 points scaled by a weight:
 - visemes driven by the phoneme timeline with Cohen-Massaro dominance coarticulation,
 - expressions for six emotions scaled by an intensity,
-- blinks (upper lids onto lower lids) at a natural rate.
+- blinks (upper lids onto lower lids) at a natural rate,
+- gaze: fixations and saccades of the irises (drawn by the renderer).
 Head pose is smooth random motion plus nods on stressed syllables.
 """
 from __future__ import annotations
@@ -244,6 +245,24 @@ def blink_track(duration: float, fps: float, rng: np.random.Generator, rate_per_
     return closure, events
 
 
+def gaze_track(n: int, fps: float, rng: np.random.Generator, range_x: float = 0.2, range_y: float = 0.07) -> np.ndarray:
+    """Gaze (n, 2) in eye widths (see `spacex.gaze`): fixations held 0.3-1.5 s, half of them at the centre (a
+    speaker looks mostly at the listener), the others anywhere within the ranges, joined by ~50 ms saccades,
+    with a little fixational drift."""
+    t = np.arange(n) / fps
+
+    def target() -> np.ndarray:
+        return np.zeros(2) if rng.random() < 0.5 else rng.uniform(-1, 1, 2) * [range_x, range_y]
+
+    knots_t, knots_g = [0.0], [target()]
+    while knots_t[-1] < n / fps:
+        hold = rng.uniform(0.3, 1.5)
+        knots_t += [knots_t[-1] + hold, knots_t[-1] + hold + 0.05]
+        knots_g += [knots_g[-1], target()]
+    g = np.stack([np.interp(t, knots_t, np.asarray(knots_g)[:, k]) for k in range(2)], -1)
+    return g + np.stack([smooth_noise(n, fps, rng, 0.3, 0.01) for _ in range(2)], -1)
+
+
 def smooth_noise(n: int, fps: float, rng: np.random.Generator, sigma_s: float, std: float) -> np.ndarray:
     """Band-limited random motion (n,) with standard deviation `std` in expectation.
 
@@ -302,6 +321,7 @@ class Motion:
     norm: np.ndarray  # (T, 68, 3) normalized landmarks
     visemes: np.ndarray  # (T, 5) weights for VISEME_KEYS
     closure: np.ndarray  # (T,) eye closure in [0, 1]
+    gaze: np.ndarray  # (T, 2) eye widths, see spacex.gaze
     blinks: list[tuple[float, float]]
     rotation: np.ndarray  # (T, 3) degrees [yaw, pitch, roll]
     translation: np.ndarray  # (T, 2) normalized units
@@ -345,4 +365,5 @@ def animate(identity: Identity, phonemes: list[tuple[str, float, float]], n_fram
 
     stressed = [s for (sym, s, _e) in phonemes if is_stressed(sym)]
     rotation, translation = head_pose_track(n_frames, fps, stressed, emotion, intensity, identity.motion, rng)
-    return Motion(norm, vis, eye_closure, blinks, rotation, translation)
+    gaze = gaze_track(n_frames, fps, rng)  # drawn last: the streams above keep their values
+    return Motion(norm, vis, eye_closure, gaze, blinks, rotation, translation)

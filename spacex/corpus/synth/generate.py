@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from spacex import gaze
 from spacex import landmarks as lm
 from spacex import media
 from spacex.config import SynthConfig
@@ -28,7 +29,7 @@ from spacex.corpus.qc import mouth_energy_correlation
 from spacex.corpus.synth import face, render, speech
 from spacex.corpus.synth.sentences import SENTENCES
 
-GENERATOR = "synthtalk-1"
+GENERATOR = "synthtalk-2"  # 2: drawn irises that move with a gaze track
 
 
 @dataclass
@@ -124,13 +125,15 @@ def render_clip(cfg: SynthConfig, spec: ClipSpec, root: Path) -> tuple[clipfmt.C
     fore_norm = np.repeat(render.forehead_points(who.identity.neutral)[None], n_frames, 0)
     fore = lm.pose_landmarks(fore_norm, rotation, translation, scale)[..., :2]  # (T, 6, 2)
 
+    iris = gaze.iris_points(posed[..., :2], motion.gaze)  # (T, 2, 2) pixels: the gaze convention, exactly
     renderer = render.Renderer(who.source, who.source_landmarks, who.source_forehead)
-    frames = (renderer.render(posed[t, :, :2], fore[t]) for t in range(n_frames))
+    frames = (renderer.render(posed[t, :, :2], fore[t], iris[t]) for t in range(n_frames))
     paths = clipfmt.clip_paths(root, spec.clip_id)
     media.write_video(paths["video"], frames, cfg.fps, audio, cfg.sample_rate, crf=cfg.crf)
     clipfmt.write_groundtruth(root, spec.clip_id, {
         "landmarks": posed, "landmarks_norm": motion.norm, "rotation": rotation, "translation": translation,
         "scale": scale, "eye_closure": motion.closure, "visemes": motion.visemes,
+        "gaze": motion.gaze, "iris": iris,
     })
     r = mouth_energy_correlation(motion.norm, audio, cfg.sample_rate, cfg.fps)
     meta = clipfmt.ClipMeta(

@@ -159,17 +159,39 @@ def piecewise_affine_warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -
     return np.stack([map_coordinates(image[..., c], coords, order=1, mode="nearest") for c in range(image.shape[2])], -1)
 
 
+def _mask(shape: tuple[int, int], polygon: np.ndarray, supersample: int = 4) -> np.ndarray:
+    """Anti-aliased coverage (H, W) in [0, 1] of a polygon (N, 2) given as (x, y) pixel coordinates."""
+    big = draw.polygon2mask((shape[0] * supersample, shape[1] * supersample),
+                            ((polygon + 0.5) * supersample - 0.5)[:, ::-1])
+    return big.reshape(shape[0], supersample, shape[1], supersample).mean((1, 3))
+
+
+def eye_colours(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(iris, sclera) RGB of a portrait: the darkest and brightest fifth of the pixels inside its eye outlines."""
+    inside = np.zeros(image.shape[:2], bool)
+    for e in (lm.EYE_R, lm.EYE_L):
+        inside |= _mask(image.shape[:2], landmarks[e]) > 0.5
+    px = image[inside]  # (N, 3)
+    order = np.argsort(px.mean(1))
+    k = max(1, len(px) // 5)
+    return px[order[:k]].mean(0), np.clip(px[order[-k:]].mean(0) * 1.1, 0, 1)
+
+
 class Renderer:
-    """Warps one identity's source image to per-frame posed landmarks."""
+    """Warps one identity's source image to per-frame posed landmarks and draws its eyes' irises."""
 
     def __init__(self, source: np.ndarray, source_landmarks: np.ndarray, source_forehead: np.ndarray):
         self.source = source  # (H, W, 3) float
         h, w = source.shape[:2]
         self.border = _border(h, w)
         self.src_pts = np.concatenate([source_landmarks, source_forehead, self.border])  # (68 + 6 + 16, 2)
+        self.iris_rgb, self.sclera_rgb = eye_colours(source, source_landmarks)
 
-    def render(self, posed: np.ndarray, posed_forehead: np.ndarray) -> np.ndarray:
-        """posed (68, 2) and forehead (6, 2) pixel targets -> (H, W, 3) uint8 frame."""
+    def render(self, posed: np.ndarray, posed_forehead: np.ndarray, iris: np.ndarray | None = None) -> np.ndarray:
+        """posed (68, 2) and forehead (6, 2) pixel targets, iris centres (2, 2) -> (H, W, 3) uint8 frame.
+
+        With `iris`, each eye's opening is repainted: sclera, then an iris disc with a pupil at the given
+        centre, cut by the lids (so a blink hides it and a gaze shift moves it)."""
         h, w = self.source.shape[:2]
         dst = np.concatenate([posed, posed_forehead, self.border]).copy()
         # Inner lips that touch would give duplicate vertices: keep them 0.25 px apart.
@@ -177,7 +199,29 @@ class Renderer:
             dst[lo, 1] = max(dst[lo, 1], dst[up, 1] + 0.25)
         frame = piecewise_affine_warp(self.source, self.src_pts, dst)
         frame = self._paint_mouth(frame, dst[:68])
+        if iris is not None:
+            frame = self._paint_eyes(frame, dst[:68], iris)
         return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    def _paint_eyes(self, frame: np.ndarray, pts: np.ndarray, iris: np.ndarray) -> np.ndarray:
+        from spacex.gaze import IRIS_RADIUS
+
+        shape = frame.shape[:2]
+        yy, xx = np.mgrid[0:shape[0], 0:shape[1]] + 0.0
+        for e, centre in zip((lm.EYE_R, lm.EYE_L), iris):
+            opening = _mask(shape, pts[e])[..., None]  # (H, W, 1)
+            if opening.max() == 0:
+                continue
+            r = IRIS_RADIUS * np.linalg.norm(pts[e[3]] - pts[e[0]])
+            d = np.hypot(xx - centre[0], yy - centre[1])[..., None]
+            disc = np.clip(r + 0.5 - d, 0, 1)  # anti-aliased iris
+            pupil = np.clip(0.45 * r + 0.5 - d, 0, 1)
+            # The upper lid shades the top of the opening a little.
+            shade = 1 - 0.25 * np.clip(1 - (yy - pts[e][:, 1].min()) / max(1.0, np.ptp(pts[e][:, 1])), 0, 1)[..., None]
+            eye = self.sclera_rgb * (1 - disc) + self.iris_rgb * disc
+            eye = (eye * (1 - pupil) + 0.05 * pupil) * shade
+            frame = frame * (1 - opening) + eye * opening
+        return frame
 
     @staticmethod
     def _paint_mouth(frame: np.ndarray, pts: np.ndarray) -> np.ndarray:

@@ -1,0 +1,100 @@
+"""Gaze: the convention, SynthTalk's moving irises, the iris detector on rendered and real faces."""
+import numpy as np
+import pytest
+from skimage import data
+
+from spacex import gaze
+from spacex import landmarks as lm
+from spacex.corpus import clip as clipfmt
+from spacex.corpus.synth import render
+
+
+def _astronaut():
+    image = data.astronaut()
+    return image, render.detect_landmarks_dlib(image)
+
+
+def test_gaze_is_measured_in_the_eyes_own_frame():
+    """iris_points and gaze_of invert each other, and a similarity transform of the face changes nothing."""
+    _, pts = _astronaut()
+    g = np.array([0.17, -0.05])
+    iris = gaze.iris_points(pts, g)  # (2, 2)
+    assert np.allclose(gaze.gaze_of(pts, iris), [g, g])
+    a = np.radians(25)
+    R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    moved = lambda p: 1.7 * p @ R.T + [40.0, -12.0]  # noqa: E731
+    assert np.allclose(gaze.gaze_of(moved(pts), moved(iris)), [g, g])
+    # x is towards the image right whichever eye: both irises move right of their corner midpoints.
+    mid = (pts[[36, 42]] + pts[[39, 45]]) / 2
+    assert np.all(iris[:, 0] > mid[:, 0])
+
+
+def test_parse_names_numbers_and_limits():
+    assert gaze.parse("left") == (-0.2, 0.0) and gaze.parse(" Up ") == (0.0, -0.08)
+    assert gaze.parse("0.1,-0.05") == (0.1, -0.05)
+    with pytest.raises(ValueError, match="leave the eye"):
+        gaze.parse("0.6,0")
+    with pytest.raises(ValueError, match="X,Y"):
+        gaze.parse("sideways")
+
+
+def test_synthtalk_irises_follow_the_gaze_track_and_the_detector_recovers_it(small_corpus):
+    """Detected on the decoded H.264 frames with the exact landmarks: gaze error well below the track's spread."""
+    from spacex import media
+
+    errs, spread = [], []
+    for row in clipfmt.read_manifest(small_corpus):
+        gt = clipfmt.read_groundtruth(small_corpus, row["clip_id"])
+        n = int(row["n_frames"])
+        assert gt["gaze"].shape == (n, 2) and gt["iris"].shape == (n, 2, 2)
+        assert np.allclose(gaze.gaze_of(gt["landmarks"], gt["iris"]), gt["gaze"][:, None], atol=1e-4)
+        frames, _ = media.read_frames(clipfmt.clip_paths(small_corpus, row["clip_id"])["video"])
+        found = gaze.detect(frames, gt["landmarks"])
+        assert found.valid[gt["eye_closure"] < 0.05].mean() > 0.95  # irises seen whenever the eyes are open
+        open_ = found.valid & (gt["eye_closure"] < 0.3)
+        errs.append(np.abs(found.gaze[open_] - gt["gaze"][open_]).mean(0))
+        spread.append(gt["gaze"].std(0))
+    err, spread = np.mean(errs, 0), np.mean(spread, 0)
+    assert err[0] < 0.015 and err[0] < 0.25 * spread[0], (err, spread)
+    assert err[1] < 0.05, err
+
+
+def test_closed_eyes_have_no_iris_and_are_filled_from_neighbours():
+    image, pts = _astronaut()
+    shut = pts.copy()
+    shut[[37, 38, 43, 44], 1] = shut[[41, 40, 47, 46], 1]  # upper lids onto the lower lids
+    frames = np.stack([image, image, image])
+    found = gaze.detect(frames, np.stack([pts, shut, pts]))
+    assert found.valid.tolist() == [True, False, True]
+    assert np.isnan(found.iris[1]).all()
+    assert np.allclose(found.gaze[1], found.gaze[0])
+
+
+def test_detector_on_a_real_photo_and_its_mirror_image():
+    """The astronaut's real irises: found inside both eyes, near the centre; mirroring the photo mirrors x."""
+    image, pts = _astronaut()
+    found = gaze.detect(image[None], pts[None])
+    assert found.valid[0]
+    for e, idx in enumerate((lm.EYE_R, lm.EYE_L)):
+        eye = pts[idx]
+        assert eye[:, 0].min() < found.iris[0, e, 0] < eye[:, 0].max()
+        assert eye[:, 1].min() - 1 < found.iris[0, e, 1] < eye[:, 1].max() + 1
+    flipped = image[:, ::-1]
+    fpts = pts.copy()
+    fpts[:, 0] = image.shape[1] - 1 - fpts[:, 0]
+    mirrored = gaze.detect(flipped[None], fpts[lm.MIRROR][None])
+    assert abs(found.gaze[0, 0]) < 0.15
+    assert mirrored.gaze[0, 0] == pytest.approx(-found.gaze[0, 0], abs=0.02)
+    assert mirrored.gaze[0, 1] == pytest.approx(found.gaze[0, 1], abs=0.02)
+
+
+def test_preprocessing_stores_gaze_and_reports_the_detectors_error(small_store):
+    from spacex.preprocess import store
+
+    out, summary = small_store
+    clip = store.read_manifest(out)["clips"][0]
+    arrays = store.read_clip(out, clip["clip_id"])
+    assert arrays["gaze"].shape == (clip["n_frames"], 2) and np.isfinite(arrays["gaze"]).all()
+    assert arrays["iris"].shape == (clip["n_frames"], 2, 2)
+    # With dlib's landmarks (not the exact ones) the eye frame is noisier; still well within an iris radius.
+    assert summary["gaze_error"]["x"] < 0.04 and summary["gaze_error"]["y"] < 0.08, summary["gaze_error"]
