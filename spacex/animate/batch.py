@@ -35,16 +35,39 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         frames += len(result.frames)
         done.append(row["clip_id"])
     demo = _demo(animator, cfg, out)
+    gaze = gaze_response(animator, next(media.iter_frames(clipfmt.clip_paths(cfg.corpus.root, rows[0]["clip_id"])
+                                                          ["video"]))[1], out / "demo_speech.wav") if rows else None
     with open(out / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *skipped])
     summary = {"split": a.split, "rendered": len(done), "skipped": len(skipped), "frames": frames,
-               "demo": str(demo)}
+               "demo": str(demo), "gaze_response": gaze}
     if report_dir:
         rep = Path(report_dir)
         rep.mkdir(parents=True, exist_ok=True)
         (rep / "summary.json").write_text(json.dumps(summary, indent=1))
         (rep / "timing.json").write_text(json.dumps({"frames_per_s_end_to_end": round(frames / max(seconds, 1e-9), 1)}))
     return summary
+
+
+def gaze_response(animator: Animator, photo, audio, step: float = 0.2) -> dict:
+    """How far the rendered irises move when the gaze control asks for `step` eye widths left, then right.
+
+    The photo is animated twice (fixed pose, no blinks) and the iris detector reads the gaze off the rendered
+    frames, in the eye frames of the posed landmarks. `rendered_per_requested` is 1 when the video shows the
+    requested shift exactly, 0 when the renderer ignores gaze."""
+    from spacex import gaze
+
+    seen = {}
+    for name, x in (("left", -step), ("right", step)):
+        r = animator(photo, audio, AnimateOptions(gaze=f"{x},0", pose="fixed", blink="off"))
+        x0, y0, x1, y1 = r.box
+        lms = (r.posed_landmarks[..., :2] - [x0, y0]) * (r.frames.shape[2] / (x1 - x0))  # crop pixels
+        found = gaze.detect(r.frames, lms)
+        seen[name] = (found.gaze[found.valid, 0].mean() if found.valid.any() else float("nan"), r.keypoints)
+    shift = seen["right"][0] - seen["left"][0]
+    return {"requested_shift": 2 * step, "rendered_shift": round(float(shift), 4),
+            "rendered_per_requested": round(float(shift / (2 * step)), 3),
+            "keypoint_shift": round(float(abs(seen["right"][1] - seen["left"][1]).mean()), 5)}
 
 
 def _demo(animator: Animator, cfg: Config, out: Path) -> Path:
