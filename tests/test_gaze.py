@@ -98,3 +98,40 @@ def test_preprocessing_stores_gaze_and_reports_the_detectors_error(small_store):
     assert arrays["iris"].shape == (clip["n_frames"], 2, 2)
     # With dlib's landmarks (not the exact ones) the eye frame is noisier; still well within an iris radius.
     assert summary["gaze_error"]["x"] < 0.04 and summary["gaze_error"]["y"] < 0.08, summary["gaze_error"]
+
+
+class _Renderer:
+    """A stand-in face-vid2vid that re-renders each driving frame perfectly, or always the source frame."""
+
+    def __init__(self, perfect: bool, resolution: int = 64):
+        from types import SimpleNamespace
+
+        self.perfect, self.args = perfect, SimpleNamespace(resolution=resolution)
+
+    def source_features(self, img):
+        return {"kp_canonical": None}
+
+    def keypoints_of(self, kp_c, frames):
+        return frames
+
+    def render_sequence(self, source, src, kps):
+        return kps if self.perfect else source.expand(len(kps), -1, -1, -1)
+
+
+def test_reconstruction_gaze_tells_a_renderer_that_moves_irises_from_one_that_does_not(small_corpus, small_store):
+    import torch
+    from types import SimpleNamespace
+
+    from spacex.animate.batch import reconstruction_gaze
+    from spacex.preprocess import store
+
+    out, _ = small_store
+    # The clip whose gaze moves most, so the figure is measurable.
+    clips = [c["clip_id"] for c in store.read_manifest(out)["clips"]]
+    cid = max(clips, key=lambda c: clipfmt.read_groundtruth(small_corpus, c)["gaze"][:, 0].std())
+    video = clipfmt.clip_paths(small_corpus, cid)["video"]
+    good = reconstruction_gaze(SimpleNamespace(fv2v=_Renderer(True), device=torch.device("cpu")), video, out, cid)
+    still = reconstruction_gaze(SimpleNamespace(fv2v=_Renderer(False), device=torch.device("cpu")), video, out, cid)
+    assert good["frames"] > 0.8 * good["of"] and good["real_corr_with_truth"] > 0.8
+    assert good["slope"] == pytest.approx(1.0) and good["corr"] == pytest.approx(1.0)
+    assert abs(still["slope"]) < 0.2, still

@@ -35,8 +35,11 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         frames += len(result.frames)
         done.append(row["clip_id"])
     demo = _demo(animator, cfg, out)
-    gaze = gaze_response(animator, next(media.iter_frames(clipfmt.clip_paths(cfg.corpus.root, rows[0]["clip_id"])
-                                                          ["video"]))[1], out / "demo_speech.wav") if rows else None
+    gaze = None
+    if rows:  # how far gaze reaches the pixels: through the whole pipeline, and through face-vid2vid alone
+        video = clipfmt.clip_paths(cfg.corpus.root, rows[0]["clip_id"])["video"]
+        gaze = {"control": gaze_response(animator, next(media.iter_frames(video))[1], out / "demo_speech.wav"),
+                "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, rows[0]["clip_id"])}
     with open(out / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *skipped])
     summary = {"split": a.split, "rendered": len(done), "skipped": len(skipped), "frames": frames,
@@ -68,6 +71,59 @@ def gaze_response(animator: Animator, photo, audio, step: float = 0.2) -> dict:
     return {"requested_shift": 2 * step, "rendered_shift": round(float(shift), 4),
             "rendered_per_requested": round(float(shift / (2 * step)), 3),
             "keypoint_shift": round(float(abs(seen["right"][1] - seen["left"][1]).mean()), 5)}
+
+
+def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str) -> dict:
+    """The ceiling for gaze: face-vid2vid re-rendering a clip from its own frames' keypoints. On the real and the
+    re-rendered crops alike, dlib finds the eyes (on a 4x upscale) and the iris detector reads the gaze; `slope`
+    (least squares of rendered on real gaze x) is 1 when face-vid2vid reproduces the eye movements and 0 when its
+    keypoints do not carry them. Each crop gets its own landmarks, so a head that lags is not read as gaze."""
+    import numpy as np
+    import torch
+    from skimage.transform import rescale
+
+    from spacex import gaze
+    from spacex.corpus.synth.render import PortraitError, detect_landmarks_dlib
+    from spacex.preprocess import store
+    from spacex.train.fv2v import crop_frames, to_float
+
+    box = store.read_clip(store_dir, clip_id)["crop_box"]
+    frames, _ = media.read_frames(video)
+    fv2v, size = animator.fv2v, animator.fv2v.args.resolution
+    crops = crop_frames(frames, box, size)  # (T, 3, S, S) uint8
+    with torch.no_grad():
+        x = to_float(crops).to(animator.device)
+        src = fv2v.source_features(x[:1])
+        recon = fv2v.render_sequence(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x))
+    recon = (recon.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+    def read(images: np.ndarray) -> np.ndarray:  # (T, S, S, 3) -> gaze x (T,), NaN where not found
+        out = np.full(len(images), np.nan)
+        for t, img in enumerate(images):
+            big = (rescale(img, 4, order=1, channel_axis=-1) * 255).astype(np.uint8)
+            try:
+                lms = detect_landmarks_dlib(big) / 4
+            except PortraitError:
+                continue
+            found = gaze.detect(img[None], lms[None])
+            out[t] = found.gaze[0, 0] if found.valid[0] else np.nan
+        return out
+
+    real, fake = read(crops.permute(0, 2, 3, 1).numpy()), read(recon)
+    ok = np.isfinite(real) & np.isfinite(fake)
+    if ok.sum() < 3:
+        return {"clip": clip_id, "frames": int(ok.sum()), "of": len(real), "slope": None,
+                "reason": "eyes not found on enough real and re-rendered crops"}
+    g_real, g_fake = real[ok] - real[ok].mean(), fake[ok] - fake[ok].mean()
+    out = {"clip": clip_id, "frames": int(ok.sum()), "of": len(real), "real_gaze_x_std": round(float(g_real.std()), 4),
+           "slope": round(float((g_real * g_fake).sum() / max((g_real ** 2).sum(), 1e-12)), 3),
+           "corr": round(float(np.corrcoef(g_real, g_fake)[0, 1]), 3) if g_fake.std() > 0 else 0.0}
+    gt = Path(video).with_suffix(".npz")  # SynthTalk ground truth: is the measurement reliable at this size?
+    if gt.exists():
+        with np.load(gt) as z:
+            if "gaze" in z:
+                out["real_corr_with_truth"] = round(float(np.corrcoef(real[ok], z["gaze"][ok, 0])[0, 1]), 3)
+    return out
 
 
 def _demo(animator: Animator, cfg: Config, out: Path) -> Path:

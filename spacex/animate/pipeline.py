@@ -112,6 +112,15 @@ class AnimateResult:
         return p
 
 
+def _read_rows(path: str | Path, what: str) -> np.ndarray:
+    """A per-frame sequence file: .npy, or .csv / .txt with one comma-separated row per frame -> float64 array."""
+    try:
+        seq = np.load(path) if str(path).endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as e:
+        raise AnimateError(f"{what} {path}: {e}") from e
+    return np.asarray(seq, np.float64)
+
+
 class Animator:
     def __init__(self, fv2v: FaceVid2Vid, s2l: Speech2Landmarks, l2l: Landmarks2Latents, posegen: PoseGen | None,
                  emotions: list[str], device: str = "cpu"):
@@ -298,11 +307,7 @@ class Animator:
         row per frame), relative to its first row; held at the last row when shorter than the speech."""
         from spacex.train.posegen import pose_features
 
-        try:
-            seq = np.load(path) if str(path).endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
-        except (OSError, ValueError) as e:
-            raise AnimateError(f"pose file {path}: {e}") from e
-        seq = np.asarray(seq, np.float64)
+        seq = _read_rows(path, "pose file")
         if seq.ndim != 2 or seq.shape[1] not in (3, 6) or len(seq) == 0:
             raise AnimateError(f"pose file {path}: expected rows of 3 angles (or 6 pose features), got {seq.shape}")
         if seq.shape[1] == 3:
@@ -336,11 +341,7 @@ class Animator:
             return gaze_track(T, options.fps, np.random.default_rng([options.pose_seed, 7]))
         if spec.startswith("file:"):
             path = spec[5:]
-            try:
-                seq = np.load(path) if path.endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
-            except (OSError, ValueError) as e:
-                raise AnimateError(f"gaze file {path}: {e}") from e
-            seq = np.asarray(seq, np.float64)
+            seq = _read_rows(path, "gaze file")
             if seq.ndim != 2 or seq.shape[1] != 2 or len(seq) == 0:
                 raise AnimateError(f"gaze file {path}: expected rows of X,Y in eye widths, got shape {seq.shape}")
             return seq[np.minimum(np.arange(T), len(seq) - 1)]  # held at the last row
