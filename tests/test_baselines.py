@@ -107,7 +107,10 @@ def test_pcavs_offset_and_paste_back(tmp_path, inputs):
     # outside the pasted crop the photo is untouched; inside, the face lines up with the photo's
     assert np.abs(frames[:, :, :4].astype(int) - photo[:, :4]).mean() < 4
     face = frames[2, 40:90, 40:90].astype(float) / (1 - 0.04 * 2)
-    assert np.abs(face - photo[40:90, 40:90]).mean() < 12
+    err = {(dy, dx): np.abs(face - photo[40 + dy:90 + dy, 40 + dx:90 + dx]).mean()
+           for dy in (-2, -1, 0, 1, 2) for dx in (-2, -1, 0, 1, 2)}
+    best = min(err, key=err.get)  # registration by MTCNN's 5 points is good to about a pixel
+    assert max(abs(best[0]), abs(best[1])) <= 1, err
     assert repos.tree(repo) == before  # results/ and misc/demo.csv untouched
 
 

@@ -24,9 +24,11 @@ def test_gaze_is_measured_in_the_eyes_own_frame():
     R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     moved = lambda p: 1.7 * p @ R.T + [40.0, -12.0]  # noqa: E731
     assert np.allclose(gaze.gaze_of(moved(pts), moved(iris)), [g, g])
-    # x is towards the image right whichever eye: both irises move right of their corner midpoints.
+    # x is towards the image right whichever eye, y is down: both irises sit right of and below their
+    # corner midpoints.
     mid = (pts[[36, 42]] + pts[[39, 45]]) / 2
     assert np.all(iris[:, 0] > mid[:, 0])
+    assert np.all(gaze.iris_points(pts, [0.0, 0.1])[:, 1] > mid[:, 1])
 
 
 def test_parse_names_numbers_and_limits():
@@ -34,6 +36,10 @@ def test_parse_names_numbers_and_limits():
     assert gaze.parse("0.1,-0.05") == (0.1, -0.05)
     with pytest.raises(ValueError, match="leave the eye"):
         gaze.parse("0.6,0")
+    with pytest.raises(ValueError, match="leave the eye"):
+        gaze.parse("0,0.2")  # y has less room: the opening is ~0.3 eye widths high
+    with pytest.raises(ValueError, match="finite"):
+        gaze.parse("nan,0")
     with pytest.raises(ValueError, match="X,Y"):
         gaze.parse("sideways")
 
@@ -42,7 +48,7 @@ def test_synthtalk_irises_follow_the_gaze_track_and_the_detector_recovers_it(sma
     """Detected on the decoded H.264 frames with the exact landmarks: gaze error well below the track's spread."""
     from spacex import media
 
-    errs, spread = [], []
+    errs, spread, corr_y = [], [], []
     for row in clipfmt.read_manifest(small_corpus):
         gt = clipfmt.read_groundtruth(small_corpus, row["clip_id"])
         n = int(row["n_frames"])
@@ -53,10 +59,11 @@ def test_synthtalk_irises_follow_the_gaze_track_and_the_detector_recovers_it(sma
         assert found.valid[gt["eye_closure"] < 0.05].mean() > 0.95  # irises seen whenever the eyes are open
         open_ = found.valid & (gt["eye_closure"] < 0.3)
         errs.append(np.abs(found.gaze[open_] - gt["gaze"][open_]).mean(0))
-        spread.append(gt["gaze"].std(0))
+        spread.append(np.abs(gt["gaze"][open_] - gt["gaze"][open_].mean(0)).mean(0))  # a constant guess's error
+        corr_y.append(np.corrcoef(found.gaze[open_, 1], gt["gaze"][open_, 1])[0, 1])
     err, spread = np.mean(errs, 0), np.mean(spread, 0)
     assert err[0] < 0.015 and err[0] < 0.25 * spread[0], (err, spread)
-    assert err[1] < 0.05, err
+    assert err[1] < 0.05 and np.mean(corr_y) > 0.5, (err, corr_y)  # y: the lids hide the iris's top and bottom
 
 
 def test_closed_eyes_have_no_iris_and_are_filled_from_neighbours():
@@ -88,7 +95,7 @@ def test_detector_on_a_real_photo_and_its_mirror_image():
     assert mirrored.gaze[0, 1] == pytest.approx(found.gaze[0, 1], abs=0.02)
 
 
-def test_preprocessing_stores_gaze_and_reports_the_detectors_error(small_store):
+def test_preprocessing_stores_gaze_and_reports_the_detectors_error(small_corpus, small_store):
     from spacex.preprocess import store
 
     out, summary = small_store
@@ -96,8 +103,13 @@ def test_preprocessing_stores_gaze_and_reports_the_detectors_error(small_store):
     arrays = store.read_clip(out, clip["clip_id"])
     assert arrays["gaze"].shape == (clip["n_frames"], 2) and np.isfinite(arrays["gaze"]).all()
     assert arrays["iris"].shape == (clip["n_frames"], 2, 2)
-    # With dlib's landmarks (not the exact ones) the eye frame is noisier; still well within an iris radius.
-    assert summary["gaze_error"]["x"] < 0.04 and summary["gaze_error"]["y"] < 0.08, summary["gaze_error"]
+    # With dlib's landmarks (not the exact ones) the eye frame is noisier: x still beats a constant guess by
+    # far; y does not (docs/animate.md), so only its size is bounded.
+    guess = np.mean([np.abs(g - g.mean(0)).mean(0) for g in
+                     (clipfmt.read_groundtruth(small_corpus, c["clip_id"])["gaze"]
+                      for c in store.read_manifest(out)["clips"])], 0)
+    assert summary["gaze_error"]["x"] < 0.6 * guess[0], (summary["gaze_error"], guess)
+    assert summary["gaze_error"]["y"] < 0.08, summary["gaze_error"]
 
 
 class _Renderer:

@@ -24,7 +24,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         video = clipfmt.clip_paths(cfg.corpus.root, row["clip_id"])["video"]
         emotion = f"{row['emotion']}:{row['intensity']}" if row["emotion"] else "neutral:1.0"
         try:
-            photo = next(media.iter_frames(video))[1]
+            photo = _first_frame(video)
             t0 = time.perf_counter()
             result = animator(photo, video, AnimateOptions(emotion=emotion, pose=a.pose, pose_seed=a.seed))
             seconds += time.perf_counter() - t0
@@ -35,11 +35,14 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         frames += len(result.frames)
         done.append(row["clip_id"])
     demo = _demo(animator, cfg, out)
-    gaze = None
-    if rows:  # how far gaze reaches the pixels: through the whole pipeline, and through face-vid2vid alone
-        video = clipfmt.clip_paths(cfg.corpus.root, rows[0]["clip_id"])["video"]
-        gaze = {"control": gaze_response(animator, next(media.iter_frames(video))[1], out / "demo_speech.wav"),
-                "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, rows[0]["clip_id"])}
+    gaze = {"skipped": "no clip was rendered"}
+    if done:  # how far gaze reaches the pixels: through the whole pipeline, and through face-vid2vid alone
+        video = clipfmt.clip_paths(cfg.corpus.root, done[0])["video"]
+        try:
+            gaze = {"control": gaze_response(animator, _first_frame(video), out / "demo_speech.wav"),
+                    "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, done[0])}
+        except (AnimateError, media.MediaError, OSError) as e:  # a measurement, not a reason to lose the renders
+            gaze = {"skipped": str(e)}
     with open(out / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *skipped])
     summary = {"split": a.split, "rendered": len(done), "skipped": len(skipped), "frames": frames,
@@ -52,21 +55,32 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     return summary
 
 
+def _first_frame(video: str | Path):
+    """The first frame (H, W, 3) uint8 of a video; the decoder is closed at once."""
+    from contextlib import closing
+
+    with closing(media.iter_frames(video)) as frames:
+        return next(frames)[1]
+
+
 def gaze_response(animator: Animator, photo, audio, step: float = 0.2) -> dict:
     """How far the rendered irises move when the gaze control asks for `step` eye widths left, then right.
+
+    `keypoint_shift` is the mean absolute difference of the two runs' keypoints (crop units, ~[-1, 1]).
 
     The photo is animated twice (fixed pose, no blinks) and the iris detector reads the gaze off the rendered
     frames, in the eye frames of the posed landmarks. `rendered_per_requested` is 1 when the video shows the
     requested shift exactly, 0 when the renderer ignores gaze."""
     from spacex import gaze
+    from spacex.train.fv2v import to_crop_pixels
 
     seen = {}
     for name, x in (("left", -step), ("right", step)):
         r = animator(photo, audio, AnimateOptions(gaze=f"{x},0", pose="fixed", blink="off"))
-        x0, y0, x1, y1 = r.box
-        lms = (r.posed_landmarks[..., :2] - [x0, y0]) * (r.frames.shape[2] / (x1 - x0))  # crop pixels
-        found = gaze.detect(r.frames, lms)
-        seen[name] = (found.gaze[found.valid, 0].mean() if found.valid.any() else float("nan"), r.keypoints)
+        found = gaze.detect(r.frames, to_crop_pixels(r.posed_landmarks, r.box, r.frames.shape[2]))
+        if not found.valid.any():
+            return {"requested_shift": 2 * step, "rendered_shift": None, "reason": "no iris seen in the renders"}
+        seen[name] = (found.gaze[found.valid, 0].mean(), r.keypoints)
     shift = seen["right"][0] - seen["left"][0]
     return {"requested_shift": 2 * step, "rendered_shift": round(float(shift), 4),
             "rendered_per_requested": round(float(shift / (2 * step)), 3),
@@ -87,7 +101,7 @@ def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | 
     from spacex.preprocess import store
     from spacex.train.fv2v import crop_frames, to_float
 
-    box = store.read_clip(store_dir, clip_id)["crop_box"]
+    box = store.read_clip(store_dir, clip_id)["crop_box"]  # the crop face-vid2vid was trained on
     frames, _ = media.read_frames(video)
     fv2v, size = animator.fv2v, animator.fv2v.args.resolution
     crops = crop_frames(frames, box, size)  # (T, 3, S, S) uint8

@@ -13,7 +13,7 @@ import numpy as np
 from skimage.transform import resize
 
 from spacex import media
-from spacex.train.fv2v import crop_frames
+from spacex.train.fv2v import crop_frames, to_crop_pixels
 from spacex.viz import draw_points
 
 PANELS = ("normalized landmarks", "posed landmarks", "keypoints", "output")
@@ -23,9 +23,7 @@ def side_by_side(result, video: str | Path, photo: np.ndarray, box: np.ndarray, 
                  size: int = 256) -> Path:
     """result: an AnimateResult (its landmark/keypoint arrays), video: its rendered mp4, photo (H, W, 3) and the
     face crop box (x0, y0, x1, y1) in photo pixels -> an mp4 of the four panels with the result's audio."""
-    x0, y0, x1, y1 = box
     crop = crop_frames(photo[None], box, size)[0].permute(1, 2, 0).numpy()  # (size, size, 3)
-    scale = size / (x1 - x0)
     iris = result.iris() if result.gaze is not None else None  # (T, 2, 2) photo pixels
 
     def frames():
@@ -34,9 +32,9 @@ def side_by_side(result, video: str | Path, photo: np.ndarray, box: np.ndarray, 
                 break
             norm = np.full((size, size, 3), 255, np.uint8)
             draw_points(norm, result.normalized_landmarks[t] * size * 0.7 + [size / 2, size * 0.3, 0], (200, 30, 30))
-            posed = draw_points(crop.copy(), (result.posed_landmarks[t] - [x0, y0, 0]) * scale, (30, 200, 60))
+            posed = draw_points(crop.copy(), to_crop_pixels(result.posed_landmarks[t], box, size), (30, 200, 60))
             if iris is not None:
-                draw_points(posed, (iris[t] - [x0, y0]) * scale, (40, 90, 255), radius=2)
+                draw_points(posed, to_crop_pixels(iris[t], box, size), (40, 90, 255), radius=2)
             kp = np.full((size, size, 3), 40, np.uint8)
             draw_points(kp, (result.keypoints[t] + 1) / 2 * size, (250, 200, 40), radius=3)
             rendered = (resize(frame, (size, size), order=1) * 255).astype(np.uint8)

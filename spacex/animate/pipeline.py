@@ -85,6 +85,8 @@ class AnimateResult:
 
     def iris(self) -> np.ndarray:
         """Iris centres (T, 2, 2) in photo pixels implied by the posed landmarks and the gaze."""
+        if self.gaze is None:
+            raise ValueError("this result has no gaze")
         return gazemod.iris_points(self.posed_landmarks[..., :2], self.gaze)
 
     def audio48(self, n_frames: int) -> np.ndarray:
@@ -160,9 +162,13 @@ class Animator:
         closure = self._blink(options, T)  # (T,)
         seen = gazemod.detect(photo[None], lms)
         photo_gaze = seen.gaze[0]  # (2,)
-        if not seen.valid[0] and options.gaze != "photo":
-            warnings.warn("photo: no iris visible (eyes closed?); gaze edits are made relative to the centre",
-                          stacklevel=2)
+        if options.gaze.strip().lower() != "photo":
+            if not seen.valid[0]:
+                warnings.warn("photo: no iris visible (eyes closed or low contrast); gaze edits are made relative to "
+                              "the centre", stacklevel=2)
+            if not self.l2l.args.gaze_dim:
+                warnings.warn("this Landmarks2Latents checkpoint has no gaze input (l2l.model.gaze_dim: 0): the gaze "
+                              "control has no effect on the video", stacklevel=2)
         gaze = self._gaze(options, T, photo_gaze)  # (T, 2)
         delta = self._pose_deltas(options, T)  # (T, 6), or None: predicted chunk by chunk
         timings["audio"] = time.perf_counter() - t0
@@ -335,15 +341,19 @@ class Animator:
     def _gaze(options: AnimateOptions, T: int, photo_gaze: np.ndarray) -> np.ndarray:
         """Gaze per frame (T, 2) in eye widths."""
         spec = options.gaze.strip()
-        if spec == "photo":
+        if spec.lower() == "photo":
             return np.repeat(photo_gaze[None], T, 0)
-        if spec == "auto":  # its own stream: the blink schedule of a seed does not change with gaze
+        if spec.lower() == "auto":  # its own stream: the blink schedule of a seed does not change with gaze
             return gaze_track(T, options.fps, np.random.default_rng([options.pose_seed, 7]))
-        if spec.startswith("file:"):
+        if spec.lower().startswith("file:"):
             path = spec[5:]
             seq = _read_rows(path, "gaze file")
             if seq.ndim != 2 or seq.shape[1] != 2 or len(seq) == 0:
                 raise AnimateError(f"gaze file {path}: expected rows of X,Y in eye widths, got shape {seq.shape}")
+            try:
+                gazemod.check(seq, f"gaze file {path}")
+            except ValueError as e:
+                raise AnimateError(str(e)) from e
             return seq[np.minimum(np.arange(T), len(seq) - 1)]  # held at the last row
         try:
             return np.repeat(np.array([gazemod.parse(spec)]), T, 0)

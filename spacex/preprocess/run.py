@@ -81,7 +81,7 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     norm = pose.normalize(lms, fit)
     ear = eyes.openness(norm)
     blink, blink_events = eyes.detect_blinks(ear, fps, cfg.blink_ratio)
-    irises = gaze.detect(frames, lms)  # iris centres and gaze in the eyes' own frames
+    irises = gaze.detect(frames, lms, smoothing=1.0)  # iris centres and gaze in the eyes' own frames
     mfcc = audiofeat.mfcc_per_frame(audio, sr, fps, T, cfg.n_mfcc, cfg.n_fft, cfg.n_mels)
     meta_in = clipfmt.read_meta(root, cid)
     emotion, labeled = emo.vector(meta_in.emotion, meta_in.intensity, cfg.emotions)
@@ -140,6 +140,7 @@ def run_info(cfg: Config) -> dict:
     """What identifies a store: the preprocessing settings and the corpus it reads (workers excluded)."""
     settings = {k: v for k, v in asdict(cfg.preprocess).items() if k not in ("workers", "out")}
     settings["corpus_root"] = cfg.corpus.root
+    settings["arrays"] = sorted(store.STORE_ARRAYS)  # a store written before an array existed is stale
     return {"config_hash": store.config_hash(settings), "settings": settings, "versions": _versions()}
 
 

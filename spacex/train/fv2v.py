@@ -26,6 +26,14 @@ from spacex.preprocess import store
 from spacex.train.trainer import Task, load_model, run_stage
 
 
+def to_crop_pixels(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Photo pixel coordinates (..., >=2) -> the (x, y) they have in `crop_frames`' output (..., 2).
+
+    crop_frames samples with align_corners=False: crop pixel j shows photo x0 + (j + 0.5) * side / size - 0.5."""
+    k = size / (box[2] - box[0])
+    return (points[..., :2] - np.asarray(box[:2]) + 0.5) * k - 0.5
+
+
 def crop_frames(frames: np.ndarray, box: np.ndarray, size: int) -> torch.Tensor:
     """(T, H, W, 3) uint8 + crop box -> (T, 3, size, size) uint8, edge-padded where the box leaves the frame."""
     T, H, W, _ = frames.shape

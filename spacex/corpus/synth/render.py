@@ -172,6 +172,8 @@ def eye_colours(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     for e in (lm.EYE_R, lm.EYE_L):
         inside |= _mask(image.shape[:2], landmarks[e]) > 0.5
     px = image[inside]  # (N, 3)
+    if len(px) < 2:  # eyes too small to sample: a dark brown iris on an off-white sclera
+        return np.array([0.25, 0.15, 0.1]), np.array([0.88, 0.86, 0.82])
     order = np.argsort(px.mean(1))
     k = max(1, len(px) // 5)
     return px[order[:k]].mean(0), np.clip(px[order[-k:]].mean(0) * 1.1, 0, 1)
