@@ -208,21 +208,29 @@ class Renderer:
     def _paint_eyes(self, frame: np.ndarray, pts: np.ndarray, iris: np.ndarray) -> np.ndarray:
         from spacex.gaze import IRIS_RADIUS
 
-        shape = frame.shape[:2]
-        yy, xx = np.mgrid[0:shape[0], 0:shape[1]] + 0.0
+        h, w = frame.shape[:2]
+        frame = frame.copy()
         for e, centre in zip((lm.EYE_R, lm.EYE_L), iris):
-            opening = _mask(shape, pts[e])[..., None]  # (H, W, 1)
+            eye = pts[e]
+            # Work in the eye's bounding box (+2 px): the opening is a few dozen pixels of the frame.
+            x0, y0 = np.maximum(np.floor(eye.min(0)).astype(int) - 2, 0)
+            x1, y1 = np.minimum(np.ceil(eye.max(0)).astype(int) + 3, [w, h])
+            if x1 <= x0 or y1 <= y0:
+                continue
+            opening = _mask((y1 - y0, x1 - x0), eye - [x0, y0])[..., None]  # (h, w, 1)
             if opening.max() == 0:
                 continue
-            r = IRIS_RADIUS * np.linalg.norm(pts[e[3]] - pts[e[0]])
+            yy, xx = np.mgrid[y0:y1, x0:x1] + 0.0
+            r = IRIS_RADIUS * np.linalg.norm(eye[3] - eye[0])
             d = np.hypot(xx - centre[0], yy - centre[1])[..., None]
             disc = np.clip(r + 0.5 - d, 0, 1)  # anti-aliased iris
             pupil = np.clip(0.45 * r + 0.5 - d, 0, 1)
             # The upper lid shades the top of the opening a little.
-            shade = 1 - 0.25 * np.clip(1 - (yy - pts[e][:, 1].min()) / max(1.0, np.ptp(pts[e][:, 1])), 0, 1)[..., None]
-            eye = self.sclera_rgb * (1 - disc) + self.iris_rgb * disc
-            eye = (eye * (1 - pupil) + 0.05 * pupil) * shade
-            frame = frame * (1 - opening) + eye * opening
+            shade = 1 - 0.25 * np.clip(1 - (yy - eye[:, 1].min()) / max(1.0, np.ptp(eye[:, 1])), 0, 1)[..., None]
+            colour = self.sclera_rgb * (1 - disc) + self.iris_rgb * disc
+            colour = (colour * (1 - pupil) + 0.05 * pupil) * shade
+            box = frame[y0:y1, x0:x1]
+            frame[y0:y1, x0:x1] = box * (1 - opening) + colour * opening
         return frame
 
     @staticmethod
