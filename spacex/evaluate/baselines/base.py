@@ -70,9 +70,10 @@ class Adapter:
     name: ClassVar[str]
     entry: ClassVar[str]  # entry script, relative to the repository
     url: ClassVar[str]  # where the user clones it from (quoted in check messages)
+    config: ClassVar[type[BaselineConfig]] = BaselineConfig  # its settings, defaulted when none are given
 
-    def __init__(self, cfg: BaselineConfig, protocol: Protocol | None = None):
-        self.cfg = cfg
+    def __init__(self, cfg: BaselineConfig | None = None, protocol: Protocol | None = None):
+        self.cfg = cfg or self.config()
         self.protocol = protocol or Protocol()
 
     # ---- what is needed

@@ -45,9 +45,7 @@ class MakeItTalk(Adapter):
     name = "makeittalk"
     entry = "main_end2end.py"
     url = "https://github.com/adobe-research/MakeItTalk"
-
-    def __init__(self, cfg: MakeItTalkConfig | None = None, protocol=None):
-        super().__init__(cfg or MakeItTalkConfig(), protocol)
+    config = MakeItTalkConfig
 
     def required_files(self) -> list[tuple[str, str]]:
         return [(p, "checkpoint") for p in CHECKPOINTS]

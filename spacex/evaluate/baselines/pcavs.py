@@ -62,9 +62,7 @@ class PCAVS(Adapter):
     name = "pcavs"
     entry = "inference.py"
     url = "https://github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS"
-
-    def __init__(self, cfg: PCAVSConfig | None = None, protocol=None):
-        super().__init__(cfg or PCAVSConfig(), protocol)
+    config = PCAVSConfig
 
     def required_files(self) -> list[tuple[str, str]]:
         return [(ALIGN, "face alignment script")] + [(p, "checkpoint") for p in CHECKPOINTS]

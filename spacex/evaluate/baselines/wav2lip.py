@@ -36,9 +36,7 @@ class Wav2Lip(Adapter):
     name = "wav2lip"
     entry = "inference.py"
     url = "https://github.com/Rudrabha/Wav2Lip"
-
-    def __init__(self, cfg: Wav2LipConfig | None = None, protocol=None):
-        super().__init__(cfg or Wav2LipConfig(), protocol)
+    config = Wav2LipConfig
 
     def checkpoint_path(self) -> Path | None:
         if not self.cfg.checkpoint or self.repo is None:
