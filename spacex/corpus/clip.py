@@ -14,12 +14,16 @@ code when read.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from spacex import files
+from spacex.errors import CorpusError
 
 MANIFEST_COLUMNS = [
     "clip_id", "split", "dataset", "speaker", "identity", "emotion", "intensity",
@@ -76,22 +80,19 @@ def clip_paths(root: str | Path, clip_id: str) -> dict[str, Path]:
     return {"video": base.with_suffix(".mp4"), "meta": base.with_suffix(".json"), "gt": base.with_suffix(".npz")}
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_meta(root: str | Path, meta: ClipMeta) -> Path:
     p = clip_paths(root, meta.clip_id)["meta"]
-    p.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(p, json.dumps(asdict(meta), indent=1, sort_keys=True).encode())
-    return p
+    return files.write_json(p, asdict(meta), sort_keys=True)
 
 
 def read_meta(root: str | Path, clip_id: str) -> ClipMeta:
-    d = json.loads(clip_paths(root, clip_id)["meta"].read_text())
-    return ClipMeta(**d)
+    p = clip_paths(root, clip_id)["meta"]
+    try:
+        return ClipMeta(**json.loads(p.read_text()))
+    except FileNotFoundError:
+        raise CorpusError(f"clip {clip_id}: metadata sidecar {p} is missing") from None
+    except (OSError, ValueError, TypeError) as e:  # unreadable, not JSON, or not the ClipMeta fields
+        raise CorpusError(f"clip {clip_id}: metadata sidecar {p} is unreadable ({e})") from e
 
 
 def write_groundtruth(root: str | Path, clip_id: str, arrays: dict[str, np.ndarray]) -> Path:
@@ -99,9 +100,8 @@ def write_groundtruth(root: str | Path, clip_id: str, arrays: dict[str, np.ndarr
     if unknown:
         raise KeyError(f"unknown ground-truth arrays {sorted(unknown)}")
     p = clip_paths(root, clip_id)["gt"]
-    tmp = p.with_name(f".{p.stem}.partial.npz")
-    np.savez_compressed(tmp, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
-    os.replace(tmp, p)
+    with files.atomic_path(p) as tmp:
+        np.savez_compressed(tmp, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
     return p
 
 
@@ -110,37 +110,61 @@ def read_groundtruth(root: str | Path, clip_id: str) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def write_manifest(root: str | Path, metas: list[ClipMeta]) -> Path:
+def duplicate_ids(rows: list[dict]) -> dict[str, int]:
+    """{clip_id: number of rows} for ids that appear more than once."""
+    return {cid: n for cid, n in Counter(r["clip_id"] for r in rows).items() if n > 1}
+
+
+def _no_duplicates(rows: list[dict], where: str) -> None:
+    dups = duplicate_ids(rows)
+    if dups:
+        shown = ", ".join(f"{cid} ({n} rows)" for cid, n in sorted(dups.items())[:5])
+        raise CorpusError(f"{where}: duplicate clip ids {shown}{' ...' if len(dups) > 5 else ''}: each clip id "
+                          "must name one clip (re-ingest, or remove the extra rows)")
+
+
+def write_manifest(root: str | Path, metas: list[ClipMeta | dict]) -> Path:
+    """manifest.csv from clip metadata (or manifest rows), sorted by id; duplicate ids are refused."""
+    rows = [m.row() if isinstance(m, ClipMeta) else {k: m.get(k, "") for k in MANIFEST_COLUMNS} for m in metas]
     p = Path(root) / "manifest.csv"
-    tmp = p.with_name(".manifest.csv.partial")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, MANIFEST_COLUMNS)
-        w.writeheader()
-        for m in sorted(metas, key=lambda m: m.clip_id):
-            w.writerow(m.row())
-    os.replace(tmp, p)
-    return p
+    _no_duplicates(rows, str(p))
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, MANIFEST_COLUMNS)
+    w.writeheader()
+    w.writerows(sorted(rows, key=lambda r: r["clip_id"]))
+    return files.write_text(p, buf.getvalue())
 
 
-def read_manifest(root: str | Path) -> list[dict]:
+def read_manifest(root: str | Path, unique: bool = True) -> list[dict]:
+    """The manifest's rows; with `unique` (every stage but `corpus check`), duplicate ids raise CorpusError."""
     p = Path(root) / "manifest.csv"
     if not p.exists():
-        raise FileNotFoundError(f"{p} not found: is {root} a corpus? (make one with `spacex corpus synth` "
-                                "or `spacex corpus ingest`, or fetch the default with `dvc pull`)")
+        raise CorpusError(f"{p} not found: is {root} a corpus? (make one with `spacex corpus synth` "
+                          "or `spacex corpus ingest`, or fetch the default with `dvc pull`)")
     with open(p, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    if rows and "clip_id" not in rows[0]:
+        raise CorpusError(f"{p} has no clip_id column")
+    if unique:
+        _no_duplicates(rows, str(p))
+    return rows
+
+
+def read_skipped(root: str | Path) -> list[tuple[str, str]]:
+    p = Path(root) / "skipped.csv"
+    if not p.exists():
+        return []
+    with open(p, newline="") as f:
+        return [(r["path"], r["reason"]) for r in csv.DictReader(f)]
 
 
 def write_skipped(root: str | Path, skipped: list[tuple[str, str]]) -> Path:
-    p = Path(root) / "skipped.csv"
-    with open(p, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "reason"])
-        w.writerows(sorted(skipped))
-    return p
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["path", "reason"])
+    w.writerows(sorted(skipped))
+    return files.write_text(Path(root) / "skipped.csv", buf.getvalue())
 
 
 def write_corpus_info(root: str | Path, info: dict) -> Path:
-    p = Path(root) / "corpus.json"
-    _atomic_write_bytes(p, json.dumps(info, indent=1, sort_keys=True, default=str).encode())
-    return p
+    return files.write_json(Path(root) / "corpus.json", info, sort_keys=True)

@@ -21,12 +21,20 @@ the video (within `max_av_gap_s`). Clips already H.264 + AAC at the target fps a
 converted (frames resampled to the target fps, audio to mono AAC). The source folder is only read.
 Every rejected file is listed in <dst>/skipped.csv with its reason. Splits are by speaker (hash-based, so
 they are stable when the dataset grows).
+
+Clip ids are a readable ASCII slug of the path plus 8 hex digits of the SHA-1 of the file's path relative to
+the dataset root (`clip_id`): distinct files get distinct ids whatever their names (`a b.mp4` and `a-b.mp4`,
+`vidéo 宇.mp4`), and the same file gets the same id on every machine. Ingesting into a folder that already
+holds a corpus adds to it: its manifest rows are kept, a file ingested again replaces its own clip, and a
+clip id that already names a clip from another source file is refused for that file (skipped, with both
+files named), never overwritten.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 import shutil
+import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +42,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from spacex import media
+from spacex import files, media
 from spacex.corpus import clip as clipfmt
+from spacex.errors import CorpusError, OutputError
 
 VIDEO_EXT = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
 AUDIO_EXT = {".m4a", ".wav", ".flac", ".mp3", ".aac"}
@@ -67,7 +76,15 @@ class Limits:
 
 
 def _slug(*parts: str) -> str:
-    return "_".join(re.sub(r"[^A-Za-z0-9-]+", "-", p).strip("-") for p in parts if p)
+    """Readable ASCII: accents dropped (é -> e), anything else outside [A-Za-z0-9-] -> '-', parts joined by '_'."""
+    ascii_parts = (unicodedata.normalize("NFKD", p).encode("ascii", "ignore").decode() for p in parts if p)
+    return "_".join(filter(None, (re.sub(r"[^A-Za-z0-9-]+", "-", p).strip("-") for p in ascii_parts)))
+
+
+def clip_id(rel: Path, *parts: str) -> str:
+    """slug(parts) + '-' + 8 hex of sha1(rel): readable, and distinct for distinct relative paths."""
+    digest = hashlib.sha1(rel.as_posix().encode()).hexdigest()[:8]
+    return f"{(_slug(*parts) or 'clip')[:80]}-{digest}"
 
 
 def scan(layout: str, src: Path) -> tuple[list[Candidate], list[tuple[str, str]]]:
@@ -85,7 +102,7 @@ def scan(layout: str, src: Path) -> tuple[list[Candidate], list[tuple[str, str]]
             if len(parts) < 3:
                 skipped.append((str(rel), "not <speaker>/<video>/<utt>.mp4"))
                 continue
-            cands.append(Candidate(p, _slug(parts[-3], parts[-2], p.stem), speaker=parts[-3]))
+            cands.append(Candidate(p, clip_id(rel, parts[-3], parts[-2], p.stem), speaker=parts[-3]))
         elif layout == "mead":
             m = re.search(r"(?P<actor>[^/]+)/video/(?P<view>[^/]+)/(?P<emo>[^/]+)/level_(?P<lvl>\d)/(?P<utt>[^/]+)$",
                           rel.as_posix())
@@ -99,7 +116,7 @@ def scan(layout: str, src: Path) -> tuple[list[Candidate], list[tuple[str, str]]
                 skipped.append((str(rel), f"unknown MEAD emotion {m['emo']!r}"))
                 continue
             audio = src / m["actor"] / "audio" / m["emo"] / f"level_{m['lvl']}" / f"{Path(m['utt']).stem}.m4a"
-            cands.append(Candidate(p, _slug("mead", m["actor"], m["emo"], f"l{m['lvl']}", Path(m["utt"]).stem),
+            cands.append(Candidate(p, clip_id(rel, "mead", m["actor"], m["emo"], f"l{m['lvl']}", Path(m["utt"]).stem),
                                    speaker=m["actor"], emotion=emo, intensity=round(int(m["lvl"]) / 3, 4),
                                    audio_path=audio if audio.exists() else None))
         elif layout == "ravdess":
@@ -118,11 +135,12 @@ def scan(layout: str, src: Path) -> tuple[list[Candidate], list[tuple[str, str]]
                 twin = p.with_name("-".join(["01"] + codes[1:]) + p.suffix)
                 wav = p.with_name("-".join(["03"] + codes[1:]) + ".wav")
                 audio = twin if twin.exists() else wav if wav.exists() else None
-            cands.append(Candidate(p, _slug("ravdess", p.stem), speaker=f"actor{actor:02d}",
+            cands.append(Candidate(p, clip_id(rel, "ravdess", p.stem), speaker=f"actor{actor:02d}",
                                    emotion=RAVDESS_EMOTIONS.get(emo, ""), intensity=0.5 if inten == 1 else 1.0,
                                    text=RAVDESS_STATEMENTS.get(stmt, ""), audio_path=audio))
         elif layout == "folder":
-            cands.append(Candidate(p, _slug(*parts[:-1], p.stem), speaker=parts[-2] if len(parts) > 1 else "unknown"))
+            cands.append(Candidate(p, clip_id(rel, *parts[:-1], p.stem),
+                                   speaker=parts[-2] if len(parts) > 1 else "unknown"))
         else:
             raise ValueError(f"unknown layout {layout!r}")
     return cands, skipped
@@ -187,9 +205,8 @@ def ingest_one(cand: Candidate, dst: Path, fps: float, limits: Limits) -> clipfm
     conform = (audio_src == cand.path and info.video_codec == "h264" and info.audio_codec == "aac"
                and abs(info.fps - fps) < 1e-3 and info.width % 2 == 0 and info.height % 2 == 0)
     if conform:
-        tmp = out.with_name(f".{out.name}.partial")
-        shutil.copyfile(cand.path, tmp)
-        tmp.replace(out)
+        with files.atomic_path(out) as tmp:
+            shutil.copyfile(cand.path, tmp)
         n_frames, sr = info.n_frames, info.sample_rate
         action = "copied"
     else:
@@ -218,17 +235,39 @@ def _job(args):
         return None, str(e)
 
 
+def _claim_ids(cands: list[Candidate], existing: dict[str, dict], src: Path) -> tuple[list[Candidate], list]:
+    """Candidates whose id is free (or already theirs) and the (path, reason) of those whose id is taken."""
+    ok, skipped, seen = [], [], {}
+    for c in cands:
+        rel = str(c.path.relative_to(src))
+        owner = existing.get(c.clip_id, {}).get("source")
+        if owner and owner != str(c.path):
+            skipped.append((rel, f"clip id {c.clip_id} already names a clip from {owner} in this corpus"))
+        elif c.clip_id in seen:
+            skipped.append((rel, f"clip id {c.clip_id} is also the id of {seen[c.clip_id]}"))
+        else:
+            seen[c.clip_id] = rel
+            ok.append(c)
+    return ok, skipped
+
+
 def ingest(layout: str, src: str | Path, dst: str | Path, fps: float = 30.0, workers: int = 2,
            limits: Limits | None = None, progress: bool = True) -> dict:
     """Ingest a dataset folder into a corpus; returns {'clips', 'skipped': [(path, reason)], ...}."""
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if not src.is_dir():
-        raise FileNotFoundError(f"{src} is not a folder")
-    if dst == src or src in dst.parents:
-        raise ValueError("the destination must be outside the source folder (the source is never modified)")
+        raise CorpusError(f"{src} is not a folder")
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise OutputError(f"the destination {dst} must be outside the source folder {src} and not around it "
+                          "(the source is never modified)")
+    if dst.exists() and not dst.is_dir():
+        raise OutputError(f"the destination {dst} is a file")
+    existing = {r["clip_id"]: r for r in clipfmt.read_manifest(dst)} if (dst / "manifest.csv").exists() else {}
     (dst / "clips").mkdir(parents=True, exist_ok=True)
     limits = limits or Limits()
     cands, skipped = scan(layout, src)
+    cands, taken = _claim_ids(cands, existing, src)
+    skipped += taken
     jobs = [(c, dst, fps, limits, layout) for c in cands]
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
@@ -243,9 +282,13 @@ def ingest(layout: str, src: str | Path, dst: str | Path, fps: float = 30.0, wor
             skipped.append((str(cand.path.relative_to(src)), reason))
         else:
             metas.append(meta)
-    clipfmt.write_manifest(dst, metas)
-    clipfmt.write_skipped(dst, skipped)
-    report = {"layout": layout, "source": str(src), "clips": len(metas),
+    # Add to what the folder held: earlier rows stay, a re-ingested file replaces its own row.
+    rows = {**existing, **{m.clip_id: m.row() for m in metas}}
+    clipfmt.write_manifest(dst, list(rows.values()))
+    done = {str(c.path.relative_to(src)) for c, (m, _) in zip(cands, results) if m is not None}
+    earlier = [(p, r) for p, r in clipfmt.read_skipped(dst) if p not in done and p not in dict(skipped)]
+    clipfmt.write_skipped(dst, earlier + skipped)
+    report = {"layout": layout, "source": str(src), "clips": len(metas), "corpus_clips": len(rows),
               "converted": sum(m.extra["action"] == "converted" for m in metas),
               "copied": sum(m.extra["action"] == "copied" for m in metas),
               "skipped": sorted(skipped)}

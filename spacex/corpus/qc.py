@@ -14,6 +14,7 @@ import numpy as np
 from spacex import landmarks as lm
 from spacex import media
 from spacex.corpus import clip as clipfmt
+from spacex.errors import CorpusError
 
 
 def energy_envelope(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
@@ -58,7 +59,10 @@ class ClipCheck:
 def check_clip(root: str | Path, row: dict) -> ClipCheck:
     cid = row["clip_id"]
     paths = clipfmt.clip_paths(root, cid)
-    meta = clipfmt.read_meta(root, cid)
+    try:
+        meta = clipfmt.read_meta(root, cid)
+    except CorpusError as e:
+        return ClipCheck(cid, False, str(e), 0, 0, None, 0.0, None, None)
     problems = []
     try:
         info = media.probe(paths["video"])
@@ -86,8 +90,13 @@ def check_clip(root: str | Path, row: dict) -> ClipCheck:
 
 def check_corpus(root: str | Path) -> tuple[list[ClipCheck], dict]:
     """Check every clip in the manifest; returns per-clip results and summary figures."""
-    rows = clipfmt.read_manifest(root)
+    rows = clipfmt.read_manifest(root, unique=False)
+    dups = clipfmt.duplicate_ids(rows)
     checks = [check_clip(root, row) for row in rows]
+    for c in checks:  # two rows for one id: one clip file stands for both, and one of them was overwritten
+        if c.clip_id in dups:
+            c.ok = False
+            c.reason = "; ".join(filter(None, [f"duplicate clip id ({dups[c.clip_id]} manifest rows)", c.reason]))
     rs = np.array([c.mouth_energy_r for c in checks if c.mouth_energy_r is not None], float)
     summary = {
         "clips": len(checks),
