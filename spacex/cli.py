@@ -7,12 +7,16 @@
     spacex weights list|fetch                         external weight files (cache, checksums)
     spacex animate PHOTO AUDIO -o OUT.mp4             talking-head video with sound from the trained stages
     spacex config                                     print the resolved config of a profile
+
+Every expected failure (a `spacex.errors.KitError`: bad input, missing file, busy run folder) is printed as
+one line on stderr and exits with status 2; outputs are checked against inputs before any work starts.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _add_profile(p: argparse.ArgumentParser) -> None:
@@ -28,7 +32,7 @@ def cmd_config(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from spacex import config
+    from spacex import config, files
     from spacex.corpus.synth.generate import generate
 
     overrides = {f"corpus.synth.{k}": v for k, v in
@@ -36,6 +40,7 @@ def cmd_synth(args) -> int:
                   ("portraits", args.portraits)) if v is not None}
     cfg = config.load(args.profile, args.params, overrides)
     out = args.out or cfg.corpus.root
+    files.check_output_dir(out, [cfg.corpus.synth.portraits], "spacex corpus synth")
     summary = generate(cfg.corpus.synth, out, progress=not args.quiet)
     print(f"SynthTalk: {summary['clips']} clips {summary['splits']}, {summary['frames']} frames "
           f"({summary['seconds_of_video']} s), {summary['size_mb']} MB in {summary['generation_s']} s -> {out}")
@@ -68,13 +73,14 @@ def cmd_check(args) -> int:
 def cmd_preprocess(args) -> int:
     from pathlib import Path
 
-    from spacex import config
+    from spacex import config, files
     from spacex.preprocess import run, store
 
     overrides = {f"preprocess.{k}": v for k, v in (("backend", args.backend), ("out", args.out)) if v is not None}
     if args.root:
         overrides["corpus.root"] = args.root
     cfg = config.load(args.profile, args.params, overrides)
+    files.check_output_dir(cfg.preprocess.out, [cfg.corpus.root], "spacex preprocess")
     if args.index:
         manifest = store.index(Path(cfg.preprocess.out), run.run_info(cfg))
         print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json")
@@ -98,22 +104,37 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def animate_paths(args) -> tuple[list[Path], list[Path]]:
+    """(outputs, inputs) of one `spacex animate` call: the mp4 (+ .npz and .panels.mp4 with --intermediates)
+    and every file it reads (photo, audio, pose and gaze files, the checkpoints)."""
+    out = Path(args.out)
+    outputs = [out] + ([out.with_suffix(".npz"), out.with_suffix(".panels.mp4")] if args.intermediates else [])
+    inputs = [Path(args.photo), Path(args.audio)]
+    for spec in (args.pose, args.gaze):
+        kind, sep, path = spec.partition(":")
+        if sep and kind in ("video", "file"):
+            inputs.append(Path(path))
+    runs = Path(args.runs)
+    inputs += [runs / name / "last.pt" for name in ("fv2v", "s2l", "l2l", "posegen")]
+    return outputs, inputs
+
+
 def cmd_animate(args) -> int:
+    from spacex import files
     from spacex.animate.pipeline import AnimateError, AnimateOptions, Animator
 
+    if Path(args.out).suffix.lower() != ".mp4":
+        raise AnimateError(f"output {args.out}: the video is an mp4; give a name ending in .mp4")
+    files.check_outputs(*animate_paths(args), command="spacex animate")  # before any work: nothing is replaced
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    try:
-        animator = Animator.from_runs(args.runs, device=args.device)
-        result = animator(args.photo, args.audio, AnimateOptions(
-            emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, gaze=args.gaze, fps=args.fps,
-            chunk=args.chunk, faces=args.faces), stream_to=args.out, progress=not args.quiet)
-        # frames go straight to the file, chunk by chunk: long clips do not fill memory
-    except AnimateError as e:
-        print(f"spacex animate: {e}", file=sys.stderr)
-        return 2
+    animator = Animator.from_runs(args.runs, device=args.device)
+    # frames go straight to a partial file, chunk by chunk (long clips do not fill memory), renamed when done
+    result = animator(args.photo, args.audio, AnimateOptions(
+        emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, gaze=args.gaze, fps=args.fps,
+        chunk=args.chunk, faces=args.faces), stream_to=args.out, progress=not args.quiet)
     out = result.video
     if args.intermediates:
         result.save_intermediates(out)
@@ -124,22 +145,29 @@ def cmd_animate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from spacex import config
+    from spacex import config, files
     from spacex.evaluate import score
 
     cfg = config.load(args.profile, args.params)
+    files.check_output_dir(cfg.evaluate.out, [cfg.corpus.root], "spacex evaluate")
+    files.check_output_dir(cfg.evaluate.reports, [cfg.corpus.root], "spacex evaluate")
     for method in args.methods:
         s = score.score_method(cfg, method, args.limit, progress=not args.quiet)
         print(f"{method}: {s['status']}" + (f" ({s['reason']})" if s.get("reason") else f", {s['clips']} clips"))
+        for cid, why in s["skipped"]:
+            print(f"  clip {cid} not scored: {why}")
+        for metric, why in s["unavailable_metrics"].items():
+            print(f"  {metric} not computed: {why}")
     return 0
 
 
 def cmd_report(args) -> int:
-    from spacex import config
+    from spacex import config, files
     from spacex.evaluate import report
 
     cfg = config.load(args.profile, args.params)
     e = cfg.evaluate
+    files.check_output_dir(e.report, [e.reports, cfg.corpus.root], "spacex report")
     s = report.build_report(e.out, e.reports, e.report, videos=e.videos, wandb_project=e.wandb_project,
                             ablation_dir=cfg.ablation.reports)
     print(f"{e.report}/table.md; wandb: {s['wandb'].get('run_dir')}")
@@ -246,8 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from spacex.errors import at_the_edge
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    command = " ".join(["spacex", args.command] + ([args.corpus_cmd] if args.command == "corpus" else []))
+    return at_the_edge(command, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from spacex.errors import ConfigError
+
 
 @dataclass
 class SynthConfig:
@@ -197,12 +199,12 @@ def build(cls, data: dict, where: str):
     """A (nested) dataclass from a mapping, refusing unknown keys: also for sections that later stages type
     themselves (e.g. evaluate.protocol), so config.py does not import them."""
     if not isinstance(data, dict):
-        raise TypeError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise KeyError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(names)})")
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(names)})")
     kwargs = {}
     for k, v in data.items():
         t = hints[k]
@@ -225,7 +227,7 @@ def load(profile: str | None = None, params: str | Path | None = None, overrides
     profile = profile or raw.get("profile", "smoke")
     profiles = raw.get("profiles", {})
     if profile not in profiles:
-        raise KeyError(f"profile {profile!r} not in {path} (have: {sorted(profiles)})")
+        raise ConfigError(f"profile {profile!r} not in {path} (have: {sorted(profiles)})")
     data = _override(profiles[profile], overrides)
     data["profile"] = profile
     return build(Config, data, f"profiles.{profile}")

@@ -8,7 +8,6 @@ Every other module decodes, resamples and muxes through here, so container quirk
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,8 +15,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from spacex.errors import KitError
+from spacex.files import atomic_path
 
-class MediaError(ValueError):
+
+class MediaError(KitError, ValueError):
     """A media file that cannot be used, with a reason fit for a skip report."""
 
 
@@ -92,25 +94,24 @@ def probe(path: str | Path, decode: bool = True) -> MediaInfo:
 
 def audio_duration(path: str | Path) -> float:
     """Seconds of decodable audio in a file (audio-only files included)."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError(f"{path}: no audio stream")
-            aus = container.streams.audio[0]
+    with _open(Path(path), f"{path}: ") as container:
+        if not container.streams.audio:
+            raise MediaError(f"{path}: no audio stream")
+        aus = container.streams.audio[0]
+        try:
             n = sum(f.samples for f in container.decode(aus))
-            return n / aus.codec_context.sample_rate
-    except (av.error.FFmpegError, OSError) as e:
-        raise MediaError(f"{path}: unreadable audio ({e})") from e
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{path}: audio does not decode to the end: truncated? ({e})") from e
+        return n / aus.codec_context.sample_rate
 
 
 def read_frames(path: str | Path) -> tuple[np.ndarray, float]:
-    """All video frames as (T, H, W, 3) uint8 RGB, and the frame rate."""
-    with av.open(str(path)) as container:
+    """All video frames as (T, H, W, 3) uint8 RGB, and the frame rate. A truncated file raises MediaError
+    (see `iter_frames`): a video is used whole or not at all."""
+    frames = [img for _, img in iter_frames(path)]
+    with _open(Path(path), f"{path}: ") as container:
         vs = container.streams.video[0]
-        fps = float(vs.average_rate or vs.guessed_rate)
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(vs)]
-    if not frames:
-        raise MediaError(f"{path}: no decodable video frames")
+        fps = float(vs.average_rate or vs.guessed_rate or 25)
     return np.stack(frames), fps
 
 
@@ -150,13 +151,51 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
         sr = sample_rate or aus.codec_context.sample_rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
         chunks = []
-        for frame in container.decode(aus):
-            for out in resampler.resample(frame):
+        try:
+            for frame in container.decode(aus):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):  # flush
                 chunks.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):  # flush
-            chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{path}: audio does not decode to the end: truncated? ({e})") from e
     audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return audio, sr
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """A photo as users have it -> (H, W, 3) uint8 RGB, upright.
+
+    8- or 16-bit, gray or colour, with or without alpha (composited over white), palette, CMYK JPEG; the
+    EXIF orientation of phone photos is applied. Raises MediaError for anything that is not a readable image."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise MediaError(f"{path}: not a readable image ({e})") from e
+    return image_to_rgb8(im)
+
+
+def image_to_rgb8(im) -> np.ndarray:
+    """A PIL image of any mode -> (H, W, 3) uint8 RGB. High bit depths are scaled, never wrapped."""
+    from PIL import Image
+
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16/32-bit gray, float gray
+        a = np.asarray(im, np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        if im.mode == "F":
+            top = 1.0 if a.max(initial=0) <= 1.0 else top
+        a = np.clip(np.round(a / top * 255), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(a[..., None], 3, -1))
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.array(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.array(im.convert("RGB"))  # a writable copy (np.asarray of a PIL image is read-only)
 
 
 def resample_audio(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -179,10 +218,8 @@ def write_video(
 ) -> Path:
     """Write an mp4 (H.264 yuv420p + AAC mono) atomically: a temporary name, renamed when complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     rate = Fraction(fps).limit_denominator(1001)
-    try:
+    with atomic_path(path) as tmp:
         # faststart: the index goes first, so players (and wandb/browsers) can stream the file.
         with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
             vs = None
@@ -224,10 +261,6 @@ def write_video(
                         out.mux(packet)
                 for packet in as_.encode(None):
                     out.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -235,8 +268,6 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     import soundfile as sf
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    sf.write(str(tmp), audio, sample_rate, format="WAV", subtype="PCM_16")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), audio, sample_rate, format="WAV", subtype="PCM_16")
     return path

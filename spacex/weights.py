@@ -17,8 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from spacex.errors import KitError
 
-class MissingWeights(RuntimeError):
+
+class MissingWeights(KitError, RuntimeError):
     pass
 
 

@@ -12,8 +12,9 @@ import torch
 
 from spacex import config
 from spacex.models.s2l import Speech2Landmarks
-from spacex.train import checkpoint, s2l
-from spacex.train.trainer import load_model
+from spacex import checkpoint
+from spacex.train import s2l
+from spacex.checkpoint import load_model
 
 
 def _overrides(store_dir, out, **train):

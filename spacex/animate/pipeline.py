@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from spacex import gaze as gazemod
 from spacex import media
+from spacex.errors import KitError
 from spacex.corpus.synth.face import blink_track, close_eyes, gaze_track
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.models.l2l import Landmarks2Latents
@@ -34,13 +35,16 @@ from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import emotion as emo
 from spacex.preprocess import pose as posefit
 from spacex.preprocess.backends import ClipInput, make_backend
-from spacex.preprocess.detect import SkipClip, detect_faces, track_face
+from spacex.preprocess.detect import FaceTrack, SkipClip, detect_faces, track_face
 from spacex.train.fv2v import crop_frames, to_float
-from spacex.train.trainer import load_model
+from spacex.checkpoint import load_model
 
 
-class AnimateError(ValueError):
+class AnimateError(KitError, ValueError):
     """Input that cannot be animated, with the reason."""
+
+
+ANALYSIS_SIDE = 1024  # photos larger than this are analysed (faces, landmarks) downscaled; the crop is the original's
 
 
 @dataclass
@@ -134,6 +138,9 @@ class Animator:
     def from_runs(cls, runs: str | Path = "build/train", emotions: list[str] | None = None,
                   device: str = "cpu") -> "Animator":
         runs = Path(runs)
+        if not runs.is_dir():
+            raise AnimateError(f"no trained stages in {runs}: train them first (make repro, or dvc repro) or pass "
+                               "--runs FOLDER with fv2v/, s2l/, l2l/ (and posegen/) run folders")
         load = lambda name, build: load_model(runs / name / "last.pt", build, device)[0].to(device)  # noqa: E731
         posegen = load("posegen", PoseGen) if (runs / "posegen" / "last.pt").exists() else None
         return cls(load("fv2v", FaceVid2Vid), load("s2l", Speech2Landmarks), load("l2l", Landmarks2Latents),
@@ -252,16 +259,23 @@ class Animator:
     def _analyse_photo(self, image, options: AnimateOptions):
         """The photo's face box, 68 landmarks, head pose and normalized landmarks (1, 68, 3)."""
         photo = self._read_image(image)
-        faces = [p for p in detect_faces(photo[None])[0][1] if p >= 0.9]
+        # A large photo is analysed downscaled (MTCNN's image pyramid and dlib's HOG scan grow with the pixel
+        # count: 61 s at 6000x6000); boxes and landmarks are scaled back, and the crop is the original's.
+        s = min(1.0, ANALYSIS_SIDE / max(photo.shape[:2]))
+        small = photo if s == 1.0 else self._downscale(photo, s)
+        faces = [p for p in detect_faces(small[None])[0][1] if p >= 0.9]
         if len(faces) > 1:
             if options.faces == "error":
                 raise AnimateError(f"photo: {len(faces)} faces (use faces='largest' to animate the largest one)")
             warnings.warn(f"photo: {len(faces)} faces; animating the largest", stacklevel=3)
         try:
-            track = track_face(photo[None], every=1, min_face=options.min_face, second_face_ratio=np.inf)
-            lms = self.backend(ClipInput("photo", Path("."), photo[None], track))  # (1, 68, 3)
+            track = track_face(small[None], every=1, min_face=options.min_face * s, second_face_ratio=np.inf)
+            lms = self.backend(ClipInput("photo", Path("."), small[None], track))  # (1, 68, 3)
         except SkipClip as e:
             raise AnimateError(f"photo: {e}") from e
+        if s != 1.0:  # back to the original's pixels (depth is in pixels too)
+            lms = lms / s
+            track = FaceTrack(box=track.box / s, face_boxes=track.face_boxes / s, face_size=track.face_size / s)
         fit = posefit.fit_pose(lms)
         return photo, track, lms, fit, posefit.normalize(lms, fit)
 
@@ -271,7 +285,7 @@ class Animator:
         try:
             wav, sr = media.read_audio(audio, options.sample_rate)
         except (media.MediaError, OSError) as e:
-            raise AnimateError(f"audio: cannot read {audio} ({e})") from e
+            raise AnimateError(f"audio: cannot read {audio} ({e})".replace(f"({audio}: ", "(")) from e
         try:
             audiofeat.check_audio(wav, sr, min_seconds=1.0 / options.fps)
         except audiofeat.AudioError as e:
@@ -301,7 +315,7 @@ class Animator:
             track = track_face(frames, every=5, min_face=32)
             lms = self.backend(ClipInput("pose_video", Path("."), frames, track))
         except (media.MediaError, SkipClip, OSError) as e:
-            raise AnimateError(f"pose video {path}: {e}") from e
+            raise AnimateError(f"pose video {path}: {e}".replace(f"{path}: {path}: ", f"{path}: ")) from e
         fit = posefit.fit_pose(lms, smoothing=1.0)
         feats = pose_features(fit.rotation, fit.translation, fit.scale)  # (Tv, 6)
         idx = np.minimum((np.arange(T) * vfps / fps).round().astype(int), len(feats) - 1)
@@ -323,19 +337,36 @@ class Animator:
         return seq[np.minimum(np.arange(T), len(seq) - 1)]
 
     @staticmethod
-    def _read_image(image) -> np.ndarray:
-        if isinstance(image, np.ndarray):
-            arr = image
-        else:
-            from skimage import io
+    def _downscale(photo: np.ndarray, s: float) -> np.ndarray:
+        from PIL import Image
 
+        h, w = photo.shape[:2]
+        return np.asarray(Image.fromarray(photo).resize((max(1, round(w * s)), max(1, round(h * s))),
+                                                        Image.Resampling.LANCZOS))
+
+    @staticmethod
+    def _read_image(image) -> np.ndarray:
+        """A path (any format, bit depth or mode `media.read_image` reads) or an array -> (H, W, 3) uint8."""
+        if not isinstance(image, np.ndarray):
             try:
-                arr = io.imread(image)
-            except (OSError, ValueError) as e:
-                raise AnimateError(f"photo: cannot read {image} ({e})") from e
+                return media.read_image(image)
+            except media.MediaError as e:
+                raise AnimateError(f"photo: {e}") from e
+        arr = np.asarray(image)
         if arr.ndim == 2:
-            arr = np.stack([arr] * 3, -1)
-        return np.ascontiguousarray(arr[..., :3].astype(np.uint8))
+            arr = arr[..., None]
+        if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) == 0:
+            raise AnimateError(f"photo: expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
+        if arr.dtype != np.uint8:  # scale, never wrap: 16-bit 65535 is white, not 255
+            if np.issubdtype(arr.dtype, np.integer):
+                top = float(np.iinfo(arr.dtype).max)
+            elif np.issubdtype(arr.dtype, np.floating) and np.isfinite(arr).all():
+                top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+            else:
+                raise AnimateError(f"photo: unsupported pixel type {arr.dtype} (or non-finite values)")
+            arr = np.clip(np.round(arr.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)
+        arr = np.repeat(arr, 3, -1) if arr.shape[2] == 1 else arr[..., :3]
+        return np.ascontiguousarray(arr)
 
     @staticmethod
     def _gaze(options: AnimateOptions, T: int, photo_gaze: np.ndarray) -> np.ndarray:

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from spacex import config, media
+from spacex import config, files, media
 from spacex import landmarks as lm
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
+from spacex.errors import KitError
 from spacex.evaluate import protocol as proto
 from spacex.evaluate.baselines import BaselinesConfig, folder_methods, make_adapters
 from spacex.evaluate.baselines.base import paste_back
@@ -231,8 +232,11 @@ def score_method(cfg: Config, method: str, limit: int | None = None, progress: b
             media.write_video(work / "eval" / f"{cid}.mp4", gen.frames, P.fps, gen.audio, P.sample_rate)
         except Exception as err:  # noqa: BLE001 - a bad clip is recorded and skipped, the batch goes on
             summary["skipped"].append([cid, f"{type(err).__name__}: {err}"])
-            if progress:
-                traceback.print_exc(limit=2)
+            if progress:  # an expected failure in one line; an unexpected one with where it happened
+                if isinstance(err, (KitError, OSError)):
+                    print(f"[{i + 1}/{len(rows_all)}] {method} {cid}: skipped ({err})", flush=True)
+                else:
+                    traceback.print_exc(limit=2)
             continue
         rows.append({"clip_id": cid, **row})
         traces.update({f"{cid}/{k}": v for k, v in tr.items()})
@@ -272,7 +276,7 @@ def _write(cfg: Config, method: str, summary: dict, rows: list[dict], traces: di
     rep.mkdir(parents=True, exist_ok=True)
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary["metrics"].items()}
     summary["metrics"] = clean
-    (rep / f"{method}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    files.write_text(rep / f"{method}.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from spacex.errors import KitError
 
-class AudioError(ValueError):
+
+class AudioError(KitError, ValueError):
     pass
 
 

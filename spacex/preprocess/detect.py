@@ -12,8 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from spacex.errors import KitError
 
-class SkipClip(Exception):
+
+class SkipClip(KitError):
     """A clip that cannot be preprocessed; the message is the reason recorded in the skip report."""
 
 

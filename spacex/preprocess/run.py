@@ -25,6 +25,7 @@ from spacex import landmarks as lm
 from spacex import media
 from spacex.config import Config, PreprocessConfig
 from spacex.corpus import clip as clipfmt
+from spacex.errors import KitError
 from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import emotion as emo
 from spacex.preprocess import eyes, pose, store
@@ -54,6 +55,7 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     video = clipfmt.clip_paths(root, cid)["video"]
     timings = {}
     t0 = time.perf_counter()
+    meta_in = clipfmt.read_meta(root, cid)  # a missing or broken sidecar skips the clip before any decoding
     info = media.probe(video)  # decodes everything: truncated files fail here
     if not info.has_audio:
         raise SkipClip("no audio stream")
@@ -83,7 +85,6 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     blink, blink_events = eyes.detect_blinks(ear, fps, cfg.blink_ratio)
     irises = gaze.detect(frames, lms, smoothing=1.0)  # iris centres and gaze in the eyes' own frames
     mfcc = audiofeat.mfcc_per_frame(audio, sr, fps, T, cfg.n_mfcc, cfg.n_fft, cfg.n_mels)
-    meta_in = clipfmt.read_meta(root, cid)
     emotion, labeled = emo.vector(meta_in.emotion, meta_in.intensity, cfg.emotions)
     timings["features"] = time.perf_counter() - t0
 
@@ -128,7 +129,7 @@ def _job(args) -> tuple[str, str | None, dict | None]:
     cfg, root, out, row, chash = args
     try:
         arrays, meta = process_clip(cfg, root, row)
-    except (SkipClip, media.MediaError, audiofeat.AudioError) as e:
+    except (KitError, OSError) as e:  # skip the clip, record why, go on (a bug still stops the run)
         store.write_skip(out, row["clip_id"], str(e), chash)
         return row["clip_id"], str(e), None
     meta["config_hash"] = chash

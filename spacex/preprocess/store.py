@@ -17,10 +17,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from spacex import files
 
 STORE_ARRAYS = {
     "landmarks": "(T, 68, 3) float32 image-space 3D landmarks, pixels (x right, y down, z away)",
@@ -50,9 +51,7 @@ def paths(store: Path, clip_id: str) -> dict[str, Path]:
 
 
 def _atomic_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float))
-    os.replace(tmp, path)
+    files.write_json(path, obj, sort_keys=True, default=float)
 
 
 def status(store: Path, clip_id: str, chash: str) -> str | None:
@@ -75,9 +74,8 @@ def write_clip(store: Path, clip_id: str, arrays: dict[str, np.ndarray], meta: d
     p = paths(store, clip_id)
     p["npz"].parent.mkdir(parents=True, exist_ok=True)
     p["skip"].unlink(missing_ok=True)
-    tmp = p["npz"].with_name(f".{clip_id}.partial.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, p["npz"])
+    with files.atomic_path(p["npz"]) as tmp:
+        np.savez(tmp, **arrays)
     _atomic_json(p["meta"], meta)  # last: marks the clip finished
 
 
@@ -111,12 +109,10 @@ def index(store: Path, info: dict) -> dict:
             clips.append({k: d[k] for k in ("clip_id", "split", "n_frames", "shapes")})
     manifest = {**info, "arrays": STORE_ARRAYS, "clips": clips, "skipped": len(skipped)}
     _atomic_json(store / "manifest.json", manifest)
-    tmp = store / ".skipped.csv.partial"
-    with open(tmp, "w", newline="") as f:
+    with files.atomic_path(store / "skipped.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["clip_id", "reason"])
         w.writerows(skipped)
-    os.replace(tmp, store / "skipped.csv")
     return manifest
 
 

@@ -26,10 +26,15 @@ def main(argv=None) -> int:
 
     import yaml
 
-    overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
-    cfg = config.load(args.profile, args.params, overrides)
-    importlib.import_module(STAGES[args.stage]).main(cfg, stop_after=args.stop_after, report_dir=args.report)
-    return 0
+    from spacex.errors import at_the_edge
+
+    def run() -> int:
+        overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
+        cfg = config.load(args.profile, args.params, overrides)
+        importlib.import_module(STAGES[args.stage]).main(cfg, stop_after=args.stop_after, report_dir=args.report)
+        return 0
+
+    return at_the_edge(f"python -m spacex.train {args.stage}", run)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spacex import media
+from spacex import files, media
+from spacex.checkpoint import load_model
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
 from spacex.models.fv2v.model import FaceVid2Vid, FV2VArgs, FV2VWeights
 from spacex.preprocess import store
-from spacex.train.trainer import Task, load_model, run_stage
+from spacex.train.trainer import Task, run_stage
 
 
 def to_crop_pixels(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
@@ -177,10 +178,9 @@ def extract_keypoints(cfg: Config, device: str = "cpu") -> Path:
             frames = to_float(c["frames"]).to(device)
             src = model.source_features(frames[:1])
             kps = model.keypoints_of(src["kp_canonical"], frames)
-            tmp = out / f".{c['clip_id']}.partial.npz"
-            np.savez(tmp, driving=kps.cpu().numpy(), source=src["kp"][0].cpu().numpy(),
-                     canonical=src["kp_canonical"][0].cpu().numpy())
-            tmp.replace(out / f"{c['clip_id']}.npz")
+            with files.atomic_path(out / f"{c['clip_id']}.npz") as tmp:
+                np.savez(tmp, driving=kps.cpu().numpy(), source=src["kp"][0].cpu().numpy(),
+                         canonical=src["kp_canonical"][0].cpu().numpy())
     return out
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from spacex import checkpoint, files
 from spacex.config import TrainConfig
-from spacex.train import checkpoint
 
 
 class Task:
@@ -127,9 +127,15 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
           stop_after: int | None = None) -> dict:
     """Train `task` to cfg.steps (resuming from out/last.pt); returns the final validation metrics.
 
-    `stop_after` ends the run early after that many steps of this call (for tests and time slicing).
+    `stop_after` ends the run early after that many steps of this call (for tests and time slicing). The run
+    folder belongs to this run while it trains: a second trainer on it stops at once (RunFolderBusy, naming
+    this process); under torchrun, rank 0 holds it for all ranks.
     """
-    out = Path(out)
+    with files.hold_run_folder(out) if _dist_env()[0] == 0 else nullcontext():
+        return _train(task, cfg, Path(out), run_config, resume, stop_after)
+
+
+def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bool, stop_after: int | None) -> dict:
     rank, world, local_rank = _dist_env()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
@@ -258,11 +264,3 @@ def run_stage(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, s
                 if "train/loss" in r:
                     f.write(",".join([str(r["step"]), f"{r['train/loss']:.6f}"] + [str(last.get(k, "")) for k in keys]) + "\n")
     return metrics
-
-
-def load_model(path: str | Path, build, map_location="cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a trained network from its checkpoint alone: `build(**model_args)` + the weights."""
-    ckpt = checkpoint.load(path, map_location)
-    model = build(**ckpt["model_args"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt

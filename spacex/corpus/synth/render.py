@@ -18,6 +18,8 @@ from scipy.spatial import Delaunay
 from skimage import color, draw, transform
 
 from spacex import landmarks as lm
+from spacex import media
+from spacex.errors import KitError
 
 # Forehead anchors in normalized space, relative to brow points 17, 19, 21, 22, 24, 26: they keep the upper
 # head rigid instead of letting the brows drag it.
@@ -25,7 +27,7 @@ _FOREHEAD_FROM = [17, 19, 21, 22, 24, 26]
 _FOREHEAD_OFFSET = np.array([0.0, -0.28, 0.04])
 
 
-class PortraitError(ValueError):
+class PortraitError(KitError, ValueError):
     pass
 
 
@@ -79,7 +81,7 @@ def load_portrait(image: np.ndarray, name: str, resolution: int, margin: float =
 
 def default_portraits(resolution: int, folder: str | Path | None = None) -> list[Portrait]:
     """skimage's astronaut, plus every image in `folder` that has a face (others are skipped with a note)."""
-    from skimage import data, io
+    from skimage import data
 
     portraits = [load_portrait(data.astronaut(), "astronaut", resolution)]
     if folder:
@@ -87,7 +89,7 @@ def default_portraits(resolution: int, folder: str | Path | None = None) -> list
             if p.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
                 continue
             try:
-                portraits.append(load_portrait(io.imread(p), p.stem, resolution))
+                portraits.append(load_portrait(media.read_image(p), p.stem, resolution))
             except (PortraitError, OSError, ValueError) as e:
                 print(f"[synth] portrait {p.name} skipped: {e}")
     return portraits

@@ -27,13 +27,14 @@ from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from spacex import media
+from spacex import checkpoint, media
+from spacex.errors import KitError
 from spacex.evaluate.protocol import Protocol, resample_stream, resize
 
 STDERR_TAIL = 25  # lines of the baseline's output quoted in an error
 
 
-class BaselineError(RuntimeError):
+class BaselineError(KitError, RuntimeError):
     """A baseline that cannot render: what is missing, or how its CLI failed (with the tail of its output)."""
 
 
@@ -230,13 +231,10 @@ def tail(text: str, n: int = STDERR_TAIL) -> str:
 def load_photo(photo: str | Path | np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB with even H and W (H.264 needs them: an odd last row/column is dropped)."""
     if isinstance(photo, (str, Path)):
-        from PIL import Image
-
         try:
-            with Image.open(photo) as im:
-                image = np.asarray(im.convert("RGB"))
-        except (OSError, ValueError) as e:
-            raise BaselineError(f"{photo}: not a readable image ({e})") from e
+            image = media.read_image(photo)
+        except media.MediaError as e:
+            raise BaselineError(str(e)) from e
     else:
         image = np.asarray(photo)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -253,22 +251,11 @@ def save_image(path: Path, image: np.ndarray, quality: int = 95) -> Path:
     return path
 
 
-def read_image(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def git_commit(repo: Path | None) -> str | None:
+    """The full commit of a baseline's clone (its own .git, not a repository around it)."""
     if repo is None or not (repo / ".git").exists():
         return None
-    try:
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return checkpoint.git_commit(repo, short=False, dirty=False)
 
 
 def file_record(path: Path) -> dict:

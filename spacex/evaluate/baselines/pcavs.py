@@ -36,7 +36,7 @@ import numpy as np
 
 from spacex import media
 from spacex.evaluate.baselines.base import (Adapter, BaselineConfig, BaselineError, face_points, file_record,
-                                            paste_back, read_image, save_image)
+                                            paste_back, save_image)
 
 CHECKPOINTS = [f"checkpoints/demo/latest_net_{n}.pth" for n in ("G", "V", "E", "A_sync")]
 ALIGN = "scripts/align_68.py"
@@ -98,21 +98,21 @@ class PCAVS(Adapter):
         notes = [f"{len(files)} frames {self.cfg.output}, generated frame j placed at t = (j + {off}) / {fps}; "
                  f"the first {max(off, 0)} output frames repeat generated frame 0"]
         if self.cfg.paste_back:
-            sample = [read_image(files[i]) for i in np.linspace(0, len(files) - 1, min(5, len(files))).astype(int)]
+            sample = [media.read_image(files[i]) for i in np.linspace(0, len(files) - 1, min(5, len(files))).astype(int)]
             tform = similarity(face_points([photo]), face_points(sample))  # photo -> crop pixels
             notes.append("224x224 crops registered to the photo (similarity on MTCNN 5 points) and pasted back")
             size = photo.shape[:2]
 
             def frames():
                 for j, f in enumerate(files):
-                    yield (j + off) / fps, paste_back(read_image(f), photo, tform)
+                    yield (j + off) / fps, paste_back(media.read_image(f), photo, tform)
         else:
-            size = read_image(files[0]).shape[:2]
+            size = media.read_image(files[0]).shape[:2]
             notes.append("raw 224x224 crops (not in the photo's framing: score with box=None)")
 
             def frames():
                 for j, f in enumerate(files):
-                    yield (j + off) / fps, read_image(f)
+                    yield (j + off) / fps, media.read_image(f)
 
         return self.finish(frames(), speech, out_mp4, size, notes, float(fps), offset=off)
 
