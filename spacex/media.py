@@ -51,15 +51,26 @@ def _open(path: Path, prefix: str = ""):
         raise MediaError(f"{prefix}not a readable media file ({type(e).__name__}: {e})") from e
 
 
+def _stream(container, kind: str, prefix: str, required: bool = True):
+    """The first video or audio stream, with a decoder; MediaError when it is missing or cannot be decoded (a
+    header cut short leaves a stream without codec parameters)."""
+    streams = container.streams.video if kind == "video" else container.streams.audio
+    if not streams:
+        if required:
+            raise MediaError(f"{prefix}no {kind} stream")
+        return None
+    if streams[0].codec_context is None:
+        raise MediaError(f"{prefix}the {kind} stream has no decodable codec parameters (truncated or damaged header)")
+    return streams[0]
+
+
 def probe(path: str | Path, decode: bool = True) -> MediaInfo:
     """Open a media file and count what decodes. Raises MediaError with a readable reason."""
     path = Path(path)
     with _open(path) as container:
-        if not container.streams.video:
-            raise MediaError("no video stream")
-        vs = container.streams.video[0]
+        vs = _stream(container, "video", "")  # probe's reasons go into skip reports, which name the file
         fps = float(vs.average_rate or vs.guessed_rate or 0)
-        aus = container.streams.audio[0] if container.streams.audio else None
+        aus = _stream(container, "audio", "", required=False)
         n_frames, n_samples = 0, 0
         streams = [vs] + ([aus] if aus is not None else [])
         error = None
@@ -95,9 +106,7 @@ def probe(path: str | Path, decode: bool = True) -> MediaInfo:
 def audio_duration(path: str | Path) -> float:
     """Seconds of decodable audio in a file (audio-only files included)."""
     with _open(Path(path), f"{path}: ") as container:
-        if not container.streams.audio:
-            raise MediaError(f"{path}: no audio stream")
-        aus = container.streams.audio[0]
+        aus = _stream(container, "audio", f"{path}: ")
         try:
             n = sum(f.samples for f in container.decode(aus))
         except av.error.FFmpegError as e:
@@ -121,9 +130,7 @@ def iter_frames(path: str | Path):
     (a truncated download); the error comes when the stream runs out, after the frames that did decode."""
     path = Path(path)
     with _open(path, f"{path}: ") as container:
-        if not container.streams.video:
-            raise MediaError(f"{path}: no video stream")
-        vs = container.streams.video[0]
+        vs = _stream(container, "video", f"{path}: ")
         rate = float(vs.average_rate or vs.guessed_rate or 25)
         declared = vs.frames or 0
         n, t0, error = 0, None, None
@@ -145,9 +152,7 @@ def iter_frames(path: str | Path):
 def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """The first audio stream as mono float32 (S,), resampled to `sample_rate` if given."""
     with _open(Path(path), f"{path}: ") as container:
-        if not container.streams.audio:
-            raise MediaError(f"{path}: no audio stream")
-        aus = container.streams.audio[0]
+        aus = _stream(container, "audio", f"{path}: ")
         sr = sample_rate or aus.codec_context.sample_rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
         chunks = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
@@ -196,8 +196,9 @@ def test_odd_sample_rates_and_bit_depths_decode(tmp_path):
         assert 0.15 < np.abs(audio).max() < 0.45  # the level survives the bit depth (not wrapped, not scaled)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frac=st.floats(0.0, 0.999))
+@example(frac=0.05078125)  # found by hypothesis: a cut header leaves an audio stream without a decoder
 def test_any_truncation_is_a_media_error_or_the_whole_file(frac, kit, tmp_path_factory):
     """Cut the mp4 anywhere: every reader either returns the file's content or raises MediaError."""
     full_frames, _ = media.read_frames(kit["mp4"])
@@ -342,7 +343,7 @@ def test_sigkill_during_render_leaves_no_file_under_the_final_name(kit, tmp_path
 # ---------------------------------------------------------------------------------------- ingest and ids
 @given(st.lists(st.lists(st.text(min_size=1, max_size=12).filter(lambda s: "/" not in s and s not in (".", "..")),
                          min_size=1, max_size=3), min_size=2, max_size=8, unique_by=lambda p: "/".join(p)))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 def test_clip_ids_keep_distinct_paths_distinct(paths):
     ids = [ingestmod.clip_id(Path(*p), *p) for p in paths]
     assert len(set(ids)) == len(ids)

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from spacex import media
-from spacex.animate.pipeline import AnimateError, AnimateOptions, Animator
+from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
+from spacex.errors import KitError
 
 
 def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int | None = None) -> dict:
@@ -28,8 +29,8 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
             t0 = time.perf_counter()
             result = animator(photo, video, AnimateOptions(emotion=emotion, pose=a.pose, pose_seed=a.seed))
             seconds += time.perf_counter() - t0
-        except (AnimateError, media.MediaError, StopIteration) as e:
-            skipped.append((row["clip_id"], str(e)))
+        except (KitError, OSError, StopIteration) as e:  # skip the clip, record why, go on
+            skipped.append((row["clip_id"], str(e) or type(e).__name__))
             continue
         result.save(out / f"{row['clip_id']}.mp4", intermediates=True)
         frames += len(result.frames)
@@ -41,7 +42,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         try:
             gaze = {"control": gaze_response(animator, _first_frame(video), out / "demo_speech.wav"),
                     "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, done[0])}
-        except (AnimateError, media.MediaError, OSError) as e:  # a measurement, not a reason to lose the renders
+        except (KitError, OSError) as e:  # a measurement, not a reason to lose the renders
             gaze = {"skipped": str(e)}
     with open(out / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *skipped])
