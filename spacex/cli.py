@@ -168,8 +168,8 @@ def cmd_report(args) -> int:
     cfg = config.load(args.profile, args.params)
     e = cfg.evaluate
     files.check_output_dir(e.report, [e.reports, cfg.corpus.root], "spacex report")
-    s = report.build_report(e.out, e.reports, e.report, videos=e.videos, wandb_project=e.wandb_project,
-                            ablation_dir=cfg.ablation.reports)
+    s = report.build_report(e.out, e.reports, e.report, videos=e.videos, wandb_project=cfg.wandb.project,
+                            ablation_dir=cfg.ablation.reports, training_runs_dir=cfg.animate.runs)
     print(f"{e.report}/table.md; wandb: {s['wandb'].get('run_dir')}")
     return 0
 

@@ -167,7 +167,6 @@ class EvaluateConfig:
     max_clips: int = 0  # 0: every clip of the split
     device: str = "cpu"
     videos: int = 2  # side-by-side comparison videos in the report
-    wandb_project: str = "spacex-kit"
     # spacex.evaluate.protocol.Protocol fields: fps, sample_rate, crop_size, crop_margin
     protocol: dict = field(default_factory=dict)
     # spacex.evaluate.baselines.BaselinesConfig fields: wav2lip / makeittalk / pcavs {repo, python, checkpoint,
@@ -176,8 +175,17 @@ class EvaluateConfig:
 
 
 @dataclass
+class WandbConfig:
+    """Weights & Biases (spacex.tracking): every run of the kit (training, ablations, report) goes to this project;
+    the mode comes from WANDB_MODE (offline unless set; disabled: no run)."""
+
+    project: str = "spacex-kit"
+
+
+@dataclass
 class Config:
     profile: str = "smoke"
+    wandb: WandbConfig = field(default_factory=WandbConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     s2l: S2LConfig = field(default_factory=S2LConfig)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from spacex import media
+from spacex import media, tracking
 from spacex.evaluate import report
 from spacex.evaluate.report import build_report
 
@@ -91,10 +91,13 @@ def built(inputs, tmp_path_factory):
     """The report with WANDB_MODE=offline."""
     out, reports = inputs
     report_dir = tmp_path_factory.mktemp("report")
+    runs = tmp_path_factory.mktemp("train")  # a run folder that recorded its wandb run, as training does
+    (runs / "s2l").mkdir()
+    (runs / "s2l" / "wandb_run.json").write_text(json.dumps({"id": "abc123", "project": "spacex-kit"}))
     with pytest.MonkeyPatch.context() as mp:
         _isolated_wandb(mp, report_dir.parent)
         mp.setenv("WANDB_MODE", "offline")
-        summary = build_report(out, reports, report_dir, videos=2)
+        summary = build_report(out, reports, report_dir, videos=2, training_runs_dir=runs)
     return report_dir, summary
 
 
@@ -201,6 +204,10 @@ def test_wandb_offline_run_holds_the_table(built):
     assert t["data"][2][header.index("lse_d")] is None
     media_files = {p.suffix for p in (runs[0] / "files" / "media").rglob("*") if p.is_file()}
     assert ".png" in media_files and ".mp4" in media_files
+    config = tracking.offline_config(runs[0])
+    assert config["training_runs"] == {"s2l": {"id": "abc123", "project": "spacex-kit"}}
+    prov = config["provenance"]
+    assert len(prov["git_commit"]) == 40 and isinstance(prov["git_dirty"], bool) and len(prov["dvc_lock_sha256"]) == 64
 
 
 def test_given_order_missing_method_and_wandb_disabled(inputs, tmp_path, monkeypatch):

@@ -222,7 +222,8 @@ write_notebook(
         "os.chdir(config.repo_root())\ncfg = config.load(profile)\ne = cfg.evaluate\n"
         "methods = [p.stem for p in sorted(Path(e.reports).glob('*.json'))]\nmethods",
         "summary = report.build_report(e.out, e.reports, e.report, methods=None, videos=e.videos,\n"
-        "                              wandb_project=e.wandb_project, ablation_dir=cfg.ablation.reports)\n"
+        "                              wandb_project=cfg.wandb.project, ablation_dir=cfg.ablation.reports,\n"
+        "                              training_runs_dir=cfg.animate.runs)\n"
         "summary['wandb']",
         "from IPython.display import Image, Markdown, Video, display\n\n"
         "display(Markdown(Path(e.report, 'table.md').read_text()))\n"

@@ -31,13 +31,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
-from spacex import media
+from spacex import media, tracking
 
 # Canonical column order; names score.py may add later are appended after these, sorted.
 METRICS = ("psnr", "ssim", "lpips", "fid", "cpbd", "lmd_mouth", "lmd_face", "lse_d", "lse_c", "av_offset_syncnet",
@@ -461,7 +460,7 @@ def side_by_side(paths: list[Path], labels: list[str], out: Path, fps: float, sa
 
 def _log_wandb(project: str, report_dir: Path, header: list[str], rows: list[list[str]], plots: dict[str, Path],
                videos: dict[str, Path], ablation, config: dict) -> dict:
-    mode = os.environ.get("WANDB_MODE", "offline")
+    mode = tracking.mode()
     if mode == "disabled":
         return {"mode": mode, "run_dir": None}
     import wandb
@@ -474,8 +473,7 @@ def _log_wandb(project: str, report_dir: Path, header: list[str], rows: list[lis
             return None
         return v if math.isinf(f) else f  # "inf" stays a string (JSON has no infinity)
 
-    run = wandb.init(project=project, job_type="report", name="report", dir=str(report_dir), mode=mode,
-                     config=config, reinit="finish_previous")
+    run = tracking.init(project, "report", "report", config, report_dir, job_type="report")
     try:
         data = [[cell(v, c) for v, c in zip(r, header)] for r in rows]
         logged = {"comparison": wandb.Table(columns=header, data=data, allow_mixed_types=True)}
@@ -502,13 +500,15 @@ def _log_wandb(project: str, report_dir: Path, header: list[str], rows: list[lis
 
 def build_report(evaluate_out: Path, reports_dir: Path, report_dir: Path, methods: list[str] | None = None,
                  videos: int = 2, wandb_project: str | None = "spacex-kit",
-                 ablation_dir: Path | None = None) -> dict:
+                 ablation_dir: Path | None = None, training_runs_dir: Path | None = None) -> dict:
     """Write the comparison report to report_dir (see the module docstring); returns the summary dict (also
     report_dir/summary.json).
 
     methods: row order; None: every report JSON in reports_dir, spacex first, then ground_truth and static, then
         the rest alphabetically. videos: side-by-side videos for the first clips every scored method has an eval
-        video for. wandb_project None: no wandb run. ablation_dir: default reports_dir/../ablation."""
+        video for. wandb_project None: no wandb run. ablation_dir: default reports_dir/../ablation.
+        training_runs_dir: the run folders of the evaluated checkpoints; their wandb runs are named in the report
+        run's config (`training_runs`)."""
     evaluate_out, reports_dir, report_dir = Path(evaluate_out), Path(reports_dir), Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     names = list(methods) if methods is not None else order_methods(discover_methods(reports_dir))
@@ -610,10 +610,11 @@ def build_report(evaluate_out: Path, reports_dir: Path, report_dir: Path, method
     written += list(sbs.values())
 
     # ---- wandb
-    wb = {"mode": os.environ.get("WANDB_MODE", "offline"), "run_dir": None}
+    wb = {"mode": tracking.mode(), "run_dir": None}
     if wandb_project:
         config = {"protocol": protocol, "methods": [m["method"] for m in ok],
-                  "unavailable": {m["method"]: m["reason"] for m in unavailable}}
+                  "unavailable": {m["method"]: m["reason"] for m in unavailable},
+                  "training_runs": tracking.training_runs(training_runs_dir) if training_runs_dir else {}}
         try:
             wb = _log_wandb(wandb_project, report_dir, header, rows, plots, sbs, ablation, config)
         except Exception as e:  # the report files are written; a wandb failure is reported, not fatal

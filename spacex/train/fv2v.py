@@ -195,4 +195,5 @@ def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | No
         return {"perceptual_vgg19": float(task.args.use_vgg and weights.status("vgg19") == "ok")}
 
     return run_stage(task, cfg.fv2v.train, cfg.fv2v.out, run_config, stop_after, report_dir,
-                     ratios={"l1_vs_baseline": ("l1", "baseline_copy_l1")}, finish=finish)
+                     ratios={"l1_vs_baseline": ("l1", "baseline_copy_l1")}, finish=finish,
+                     project=cfg.wandb.project)

@@ -104,4 +104,4 @@ def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | No
     run_config = {"profile": cfg.profile, "l2l": asdict(cfg.l2l), "store": cfg.preprocess.out,
                   "keypoints": str(Path(cfg.fv2v.out) / "keypoints")}
     return run_stage(L2LTask(cfg), cfg.l2l.train, cfg.l2l.out, run_config, stop_after, report_dir,
-                     ratios={"kp_l1_vs_baseline": ("kp_l1", "baseline_source_kp_l1")})
+                     ratios={"kp_l1_vs_baseline": ("kp_l1", "baseline_source_kp_l1")}, project=cfg.wandb.project)

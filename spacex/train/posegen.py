@@ -111,4 +111,5 @@ class PoseGenTask(Task):
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
     run_config = {"profile": cfg.profile, "posegen": asdict(cfg.posegen), "store": cfg.preprocess.out}
-    return run_stage(PoseGenTask(cfg), cfg.posegen.train, cfg.posegen.out, run_config, stop_after, report_dir)
+    return run_stage(PoseGenTask(cfg), cfg.posegen.train, cfg.posegen.out, run_config, stop_after, report_dir,
+                     project=cfg.wandb.project)

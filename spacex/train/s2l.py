@@ -175,4 +175,4 @@ def evaluate(model: Speech2Landmarks, data: S2LData, device, source_mode: str = 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
     run_config = {"profile": cfg.profile, "s2l": asdict(cfg.s2l), "store": cfg.preprocess.out}
     return run_stage(S2LTask(cfg), cfg.s2l.train, cfg.s2l.out, run_config, stop_after, report_dir,
-                     ratios={"mouth_lmd_vs_baseline": ("mouth_lmd", "baseline_mouth_lmd")})
+                     ratios={"mouth_lmd_vs_baseline": ("mouth_lmd", "baseline_mouth_lmd")}, project=cfg.wandb.project)

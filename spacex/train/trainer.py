@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from spacex import checkpoint, files
-from spacex.config import TrainConfig
+from spacex import checkpoint, files, tracking
+from spacex.config import TrainConfig, WandbConfig
 
 
 class Task:
@@ -77,7 +77,7 @@ def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
 class _Logger:
     """Human log + JSON-lines stats + optional wandb, on rank 0 only."""
 
-    def __init__(self, out: Path, enabled: bool, run_config: dict, resume_step: int, stage: str):
+    def __init__(self, out: Path, enabled: bool, run_config: dict, resume_step: int, stage: str, project: str):
         self.enabled = enabled
         self.out = out
         self.wandb = None
@@ -87,12 +87,10 @@ class _Logger:
         if stats.exists():  # drop what the resumed steps will write again
             keep = [ln for ln in stats.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
             stats.write_text("".join(k + "\n" for k in keep))
-        if os.environ.get("WANDB_MODE", "offline") != "disabled":
-            import wandb
-
-            self.wandb = wandb.init(project="spacex", name=f"{stage}-{run_config.get('profile', '')}",
-                                    group=stage, dir=str(out), config=run_config,
-                                    mode=os.environ.get("WANDB_MODE", "offline"), reinit="finish_previous")
+        # the DVC stage when run by dvc (DVC_STAGE), else the pipeline's name for this task's stage
+        self.wandb = tracking.init(project, f"{stage}-{run_config.get('profile', '')}", f"train_{stage}", run_config,
+                                   out, group=stage, job_type="train")
+        tracking.record_run(self.wandb, out)
 
     def log(self, step: int, values: dict, text: str | None = None) -> None:
         if not self.enabled:
@@ -124,7 +122,7 @@ class _Logger:
 
 
 def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resume: bool = True,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, project: str = WandbConfig.project) -> dict:
     """Train `task` to cfg.steps (resuming from out/last.pt); returns the final validation metrics.
 
     `stop_after` ends the run early after that many steps of this call (for tests and time slicing). The run
@@ -132,10 +130,11 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
     this process); under torchrun, rank 0 holds it for all ranks.
     """
     with files.hold_run_folder(out) if _dist_env()[0] == 0 else nullcontext():
-        return _train(task, cfg, Path(out), run_config, resume, stop_after)
+        return _train(task, cfg, Path(out), run_config, resume, stop_after, project)
 
 
-def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bool, stop_after: int | None) -> dict:
+def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bool, stop_after: int | None,
+           project: str) -> dict:
     rank, world, local_rank = _dist_env()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
@@ -168,7 +167,7 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
         start = int(ckpt["step"])
     if rank == 0:
         (out / "config.json").write_text(json.dumps({"model_args": model_args, **run_config}, indent=1, default=str))
-    logger = _Logger(out, rank == 0, run_config, start, task.name)
+    logger = _Logger(out, rank == 0, run_config, start, task.name, project)
     if rank == 0:
         print(f"[{task.name}] {sum(p.numel() for p in model.parameters()):,} parameters, device {device}, "
               f"world {world}, AMP {use_amp}, steps {start} -> {cfg.steps}" + (" (resumed)" if start else ""),
@@ -239,12 +238,12 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
 
 def run_stage(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, stop_after: int | None = None,
               report_dir: str | Path | None = None, ratios: dict[str, tuple[str, str]] | None = None,
-              finish=None) -> dict:
+              finish=None, project: str = WandbConfig.project) -> dict:
     """Print the resolved config, train, run `finish(metrics)` (e.g. keypoint extraction), and write the DVC
     report: metrics.json (final validation; `ratios` adds name = a / b, e.g. model over baseline) and
     curve.csv (train loss and every validation value by step)."""
     print(json.dumps(run_config, indent=1, default=str), flush=True)
-    metrics = train(task, cfg, out, run_config, stop_after=stop_after)
+    metrics = train(task, cfg, out, run_config, stop_after=stop_after, project=project)
     if metrics and finish is not None:
         metrics.update(finish(metrics) or {})
     if report_dir and metrics:
