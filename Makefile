@@ -1,6 +1,7 @@
 # The two commands of the README, and what they need. Each target creates the environment when missing.
 #   make repro   corpus -> ... -> report on the embedded default data (offline, CPU)
 #   make test    the test suite
+#   make browser-check   the explorer in JupyterLab driven by headless Chromium (installs Debian's chromium)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test env clean-env
+.PHONY: repro test browser-check env clean-env
 
 repro: $(STAMP)
 	dvc pull
@@ -23,6 +24,13 @@ repro: $(STAMP)
 test: $(STAMP)
 	WANDB_MODE=disabled $(BIN)/python -m pytest
 
+# Debian's chromium + chromium-driver (system packages: root, or install them yourself), then the marked test.
+browser-check: $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	WANDB_MODE=disabled $(BIN)/python -m pytest -m browser tests/test_explorer_browser.py
+	@echo "Screenshots: build/browser-check/*.png"
+
 env: $(STAMP)
 
 # Python 3.11 venv with exactly the locked versions (requirements/lock.txt is a pip freeze of a working
@@ -31,7 +39,7 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 needed, found " + sys.version' \
 		|| { echo "Set PYTHON=/path/to/python3.11 (e.g. make test PYTHON=python3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e ".[dev,browser]"
 	touch $@
 
 clean-env:

@@ -225,9 +225,26 @@ def test_explorer_widgets_drive_the_pipeline(animator, speech, tmp_path):
     c["gaze"].value, c["gaze_x"].value, c["gaze_y"].value = "set", 0.2, -0.04
     opts = panel.options()
     assert (opts.emotion, opts.pose, opts.blink, opts.gaze) == ("sad:0.5", "fixed", "off", "0.2,-0.04")
-    panel.animate()
-    assert media.probe(tmp_path / "explore.mp4").has_audio
-    assert media.probe(tmp_path / "explore.panels.mp4").width == 4 * 256
+    during = []
+    real_run = explore.run
+
+    def spy(*args):  # the busy state, as the browser sees it while the render runs
+        during.append((panel.button.disabled, panel.button.description, panel.status.value))
+        return real_run(*args)
+
+    explore.run = spy
+    try:
+        panel.animate()
+        assert during == [(True, "Rendering...", f"Rendering with {explore.describe(opts)} ...")]
+        assert (panel.button.disabled, panel.button.description) == (False, "Animate")
+        assert panel.status.value == f"Rendered with {explore.describe(opts)}" and panel.last["options"] == opts
+        assert media.probe(tmp_path / "explore.mp4").has_audio
+        assert media.probe(tmp_path / "explore.panels.mp4").width == 4 * 256
+        c["blink"].value = "soon"  # a bad setting: said in the status line, and the button comes back
+        panel.animate()
+        assert "Not rendered" in panel.status.value and not panel.button.disabled
+    finally:
+        explore.run = real_run
 
 
 def test_command_line_writes_video_intermediates_and_panels(animator, speech, tmp_path):

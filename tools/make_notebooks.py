@@ -158,7 +158,10 @@ write_notebook(
     "Widgets for emotion, intensity, head pose, seed, blinks and gaze; each run shows the intermediate predictions "
     "(mouth opening, eye closure, gaze, head pose, keypoint motion), the side-by-side stage video and the result with "
     "sound. Needs the trained runs (`make repro`). Not a pipeline stage; with `interactive = False` (papermill) "
-    "it runs the controls once without widgets.",
+    "it runs the controls once without widgets.\n\n"
+    "While a render runs the button reads *Rendering...* and is disabled; the line beside it says which settings "
+    "the last video was made with. **After a page reload the controls are gone** (ipywidgets keeps no state "
+    "across reloads): run the cells again (Run > Run All Cells).",
     'runs = "build/train"  # trained checkpoints\nphoto = ""  # portrait image; empty: the astronaut\n'
     'audio = "build/animate/demo_speech.wav"  # speech recording\nout_dir = "build/explore"\n'
     'interactive = True',
@@ -166,10 +169,12 @@ write_notebook(
         "import os\n\nfrom skimage import data\n\nfrom spacex import config\n"
         "from spacex.animate import explore\nfrom spacex.animate.pipeline import AnimateOptions, Animator\n\n"
         "os.chdir(config.repo_root())\nanimator = Animator.from_runs(runs)\nimage = photo or data.astronaut()",
+        "# After a page reload the controls are gone (ipywidgets keeps no state across reloads): run this cell again.\n"
         "if interactive:\n    panel = explore.explorer(animator, image, audio, out_dir)\n    display(panel)\n"
-        "else:\n    result, video, panels = explore.run(animator, image, audio, "
+        "else:  # papermill: one render, with the traces and both videos kept in the executed notebook\n"
+        "    result, video, panels = explore.run(animator, image, audio, "
         "AnimateOptions(emotion=\"happy:0.7\", pose=\"fixed\"), out_dir)\n"
-        "    explore.plot_intermediates(result)",
+        "    explore.show(result, video, panels)",
     ],
 )
 

@@ -9,29 +9,32 @@ from pathlib import Path
 import numpy as np
 
 from spacex import landmarks as lm
-from spacex.animate.pipeline import AnimateOptions, AnimateResult, Animator
+from spacex import media
+from spacex.animate.pipeline import AnimateError, AnimateOptions, AnimateResult, Animator
 
 
-def plot_intermediates(result: AnimateResult):
-    """Traces of what each stage predicted over time -> a matplotlib Figure (4 rows)."""
+def plot_intermediates(result: AnimateResult, figsize: tuple[float, float] = (9, 6)):
+    """Traces of what each stage predicted over time -> a matplotlib Figure (5 rows)."""
     import matplotlib.pyplot as plt
 
     t = np.arange(len(result.keypoints)) / result.fps
-    fig, ax = plt.subplots(5, 1, figsize=(9, 8.5), sharex=True)
+    fig, ax = plt.subplots(5, 1, figsize=figsize, sharex=True)
     ax[0].plot(t, lm.mouth_opening(result.normalized_landmarks))
-    ax[0].set(ylabel="mouth opening", title="Speech2Landmarks (normalized space)")
+    ax[0].set(ylabel="mouth", title="Speech2Landmarks: mouth opening (normalized space)")
     ax[1].plot(t, lm.eye_aspect_ratio(result.normalized_landmarks).mean(1))
-    ax[1].set(ylabel="eye aspect ratio", title="blinks")
+    ax[1].set(ylabel="eye AR", title="blinks (eye aspect ratio)")
     if result.gaze is not None:
         ax[2].plot(t, result.gaze, label=["x (image right)", "y (down)"])
-        ax[2].legend(loc="upper right", fontsize=8)
+        ax[2].legend(loc="upper right", fontsize=7)
     ax[2].set(ylabel="eye widths", title="gaze (iris offset)")
     ax[3].plot(t, result.pose - result.pose[:1], label=["yaw", "pitch", "roll"])
     ax[3].set(ylabel="degrees", title="head pose (relative to the photo)")
-    ax[3].legend(loc="upper right", fontsize=8)
+    ax[3].legend(loc="upper right", fontsize=7)
     motion = np.linalg.norm(result.keypoints - result.keypoints[:1], axis=-1)  # (T, K)
     ax[4].plot(t, motion)
     ax[4].set(ylabel="|kp - kp[0]|", xlabel="seconds", title="Landmarks2Latents keypoint motion")
+    for a in ax:
+        a.title.set_fontsize(9)
     fig.tight_layout()
     return fig
 
@@ -44,11 +47,32 @@ def run(animator: Animator, photo, audio, options: AnimateOptions, out_dir: str 
     return result, result.video, result.save_side_by_side(result.video)
 
 
-def explorer(animator: Animator, photo, audio, out_dir: str | Path = "build/explore"):
-    """An ipywidgets panel: controls, an Animate button, and the outputs of the last run."""
-    import ipywidgets as w
+def describe(options: AnimateOptions) -> str:
+    """The settings a render used, in the words of the controls (shown after each render, and tested)."""
+    return (f"emotion {options.emotion}, pose {options.pose}, seed {options.pose_seed}, blink {options.blink}, "
+            f"gaze {options.gaze}")
+
+
+def show(result: AnimateResult, video: Path, panels: Path, scale: int | None = None) -> None:
+    """Display the traces, the side-by-side panels video and the result at a stated integer scale."""
     import matplotlib.pyplot as plt
-    from IPython.display import Video, display
+    from IPython.display import HTML, Video, display
+
+    size = int(media.probe(video, decode=False).width)
+    scale = scale or max(1, 256 // size)  # small renders are enlarged by a whole factor, never blurred to fit
+    fig = plot_intermediates(result)
+    display(fig)
+    plt.close(fig)
+    display(HTML("<b>Stages</b>: normalized landmarks | posed landmarks on the photo | keypoints | output"),
+            Video(str(panels), embed=True, width=768),
+            HTML(f"<b>Result</b>: rendered at {size}x{size} px, shown at {scale}x ({size * scale} px), with sound"),
+            Video(str(video), embed=True, width=size * scale))
+
+
+def explorer(animator: Animator, photo, audio, out_dir: str | Path = "build/explore"):
+    """An ipywidgets panel: the controls and an Animate button above a bounded output area (the controls stay on
+    screen), a status line that says what is rendering and what was rendered."""
+    import ipywidgets as w
 
     emotion = w.Dropdown(options=animator.emotions, value="happy" if "happy" in animator.emotions else None,
                          description="emotion")
@@ -59,8 +83,10 @@ def explorer(animator: Animator, photo, audio, out_dir: str | Path = "build/expl
     gaze_mode = w.Dropdown(options=["photo", "auto", "set"], value="photo", description="gaze")
     gaze_x = w.FloatSlider(value=0.0, min=-0.3, max=0.3, step=0.02, description="gaze x")
     gaze_y = w.FloatSlider(value=0.0, min=-0.15, max=0.15, step=0.01, description="gaze y")
-    button = w.Button(description="Animate", button_style="primary")
-    output = w.Output()
+    button = w.Button(description="Animate", button_style="primary", tooltip="render with the settings above")
+    status = w.HTML(value="Set the controls and press Animate.")
+    output = w.Output(layout=w.Layout(height="620px", overflow="auto", border="1px solid #ccc", padding="4px"))
+    last: dict = {}
 
     def options() -> AnimateOptions:
         mix = f"{emotion.value}:{intensity.value}" if intensity.value > 0 else "neutral:1.0"
@@ -68,17 +94,27 @@ def explorer(animator: Animator, photo, audio, out_dir: str | Path = "build/expl
         return AnimateOptions(emotion=mix, pose=pose.value, pose_seed=seed.value, blink=blink.value, gaze=gaze)
 
     def on_click(_=None):
-        with output:
-            output.clear_output()
-            result, video, panels = run(animator, photo, audio, options(), out_dir)
-            display(plot_intermediates(result))
-            plt.close("all")
-            display(Video(str(panels), embed=True, width=768), Video(str(video), embed=True, width=256))
+        if button.disabled:  # a click that reached the kernel while a render ran
+            return
+        opts = options()  # the values shown when the button was pressed
+        button.disabled, button.description, button.icon = True, "Rendering...", "spinner"
+        status.value = f"Rendering with {describe(opts)} ..."
+        try:
+            with output:
+                output.clear_output(wait=True)
+                result, video, panels = run(animator, photo, audio, opts, out_dir)
+                show(result, video, panels)
+            last.update(options=opts, video=video, panels=panels)
+            status.value = f"Rendered with {describe(opts)}"
+        except AnimateError as e:
+            status.value = f"<span style='color:#b00'>Not rendered: {e}</span>"
+        finally:
+            button.disabled, button.description, button.icon = False, "Animate", ""
 
     button.on_click(on_click)
     box = w.VBox([w.HBox([emotion, intensity]), w.HBox([pose, seed, blink]), w.HBox([gaze_mode, gaze_x, gaze_y]),
-                  button, output])
+                  w.HBox([button, status]), output])
     box.controls = {"emotion": emotion, "intensity": intensity, "pose": pose, "seed": seed, "blink": blink,
                     "gaze": gaze_mode, "gaze_x": gaze_x, "gaze_y": gaze_y}
-    box.options, box.animate = options, on_click  # for scripted use and tests
+    box.options, box.animate, box.button, box.status, box.last = options, on_click, button, status, last
     return box
