@@ -264,3 +264,12 @@ def test_best_generated_method_in_bold():
                                   (math.inf, "∞"), (math.nan, "–"), (0.0, "0"), (-1.0, "-1.000")])
 def test_number_format(v, s):
     assert report.fmt(v) == s
+
+
+def test_bootstrap_interval_covers_the_mean_and_repeats():
+    v = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    lo, hi = report.bootstrap_interval(v)
+    assert lo < 2.5 < hi and (lo, hi) == report.bootstrap_interval(v)  # seeded
+    assert 1.0 <= lo and hi <= 4.0 and report.bootstrap_interval([3.0]) is None
+    narrow = report.bootstrap_interval(np.r_[v[:4], v[:4], v[:4], v[:4]])
+    assert narrow[1] - narrow[0] < hi - lo  # more clips, tighter interval

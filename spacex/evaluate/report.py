@@ -16,7 +16,7 @@ Outputs in report_dir:
 
     table.md, table.csv          one row per scored method; "Not run", "Metrics not computed", skipped clips,
                                  and the ablation table when ablation JSONs exist (also ablation.csv)
-    metrics_bars.png             one subplot per metric, methods as bars
+    metrics_bars.png             one subplot per metric, methods as bars with 95% bootstrap intervals over clips
     per_clip_box.png             per-clip distributions (box plots) per metric across methods
     traces.png                   mouth opening (ground truth and each method) with the scaled audio envelope
     side_by_side/<clip>.mp4      each method's scored crops side by side, labelled, with the ground-truth audio
@@ -146,6 +146,19 @@ def read_per_clip(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     ids = [r["clip_id"] for r in rows]
     cols = [c for c in (rows[0].keys() if rows else []) if c != "clip_id"]
     return ids, {c: np.array([_float(r.get(c)) for r in rows], np.float64) for c in cols}
+
+
+def bootstrap_interval(values: np.ndarray, level: float = 0.95, n: int = 2000, seed: int = 0
+                       ) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean over clips (finite values only; seeded, so reports repeat);
+    None with fewer than 2 values."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return None
+    means = v[np.random.default_rng(seed).integers(0, len(v), (n, len(v)))].mean(1)  # (n,)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def metric_columns(methods: list[dict]) -> list[str]:
@@ -313,8 +326,11 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
-def plot_bars(ok: list[dict], columns: list[str], path: Path) -> Path | None:
-    """One subplot per metric, one bar per method; infinite values are marked ∞ above the axis."""
+def plot_bars(ok: list[dict], columns: list[str], path: Path,
+              per_clip: dict[str, dict[str, np.ndarray]] | None = None) -> Path | None:
+    """One subplot per metric, one bar per method; infinite values are marked ∞ above the axis. With per-clip
+    values, each bar carries its 95% bootstrap interval over clips (metrics pooled over clips, like FID, have
+    none)."""
     if not ok or not columns:
         return None
     plt = _pyplot()
@@ -326,6 +342,11 @@ def plot_bars(ok: list[dict], columns: list[str], path: Path) -> Path | None:
         finite = np.isfinite(vals)
         x = np.arange(len(names))
         ax.bar(x[finite], vals[finite], color=[colours[n] for n, f in zip(names, finite) if f])
+        for i, n in enumerate(names):
+            ci = bootstrap_interval((per_clip or {}).get(n, {}).get(metric, [])) if finite[i] else None
+            if ci is not None:
+                ax.errorbar(i, vals[i], yerr=[[max(vals[i] - ci[0], 0)], [max(ci[1] - vals[i], 0)]], color="0.15",
+                            capsize=3, lw=1)
         for i in np.flatnonzero(np.isinf(vals)):
             ax.annotate("∞", (i, 1), xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=12)
         for i in np.flatnonzero(np.isnan(vals)):  # not available: say so, a missing bar would read as zero
@@ -542,9 +563,6 @@ def build_report(evaluate_out: Path, reports_dir: Path, report_dir: Path, method
 
     # ---- plots
     plots: dict[str, Path] = {}
-    p = plot_bars(ok, columns, report_dir / "metrics_bars.png")
-    if p:
-        plots["metrics_bars"] = p
     per_clip: dict[str, dict[str, np.ndarray]] = {}
     clip_order: dict[str, list[str]] = {}
     for m in ok:
@@ -553,6 +571,9 @@ def build_report(evaluate_out: Path, reports_dir: Path, report_dir: Path, method
             clip_order[m["method"]], per_clip[m["method"]] = read_per_clip(f)
         else:
             warnings.append(f"{m['method']}: no {f}")
+    p = plot_bars(ok, columns, report_dir / "metrics_bars.png", per_clip)
+    if p:
+        plots["metrics_bars"] = p
     p = plot_per_clip(per_clip, [m["method"] for m in ok], report_dir / "per_clip_box.png")
     if p:
         plots["per_clip_box"] = p
