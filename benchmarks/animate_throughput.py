@@ -12,7 +12,7 @@ to end (the whole call, streamed to an mp4 as the CLI does, so H.264/AAC encodin
     paper512   the same at resolution 512
 
 The paper-size networks are randomly initialized: the figures are speed only, the videos are noise. Photo:
-skimage's astronaut; audio: espeak-ng TTS speech (spacex.corpus.synth.speech) repeated to the clip length.
+skimage's astronaut; audio: espeak-ng TTS speech (spacex.tts) repeated to the clip length.
 
 Memory: a 1-minute and a 10-minute clip, each in a fresh subprocess, streamed to an mp4 with the default chunk
 (300 frames), with a deliberately tiny untrained face-vid2vid (32 px, tests/test_animate.py's sizes) so the
@@ -66,7 +66,7 @@ TINY_FV2V = dict(resolution=32, num_kp=4, base=8, volume_channels=4, depth=4, ge
 def speech_wav(path: Path, seconds: float, _cache: dict = {}) -> Path:
     """TTS speech (leading/trailing silence trimmed, 0.15 s pauses) tiled to `seconds` (+ 20 ms so the
     animator's int(duration * fps) frame count is exactly round(seconds * fps))."""
-    from spacex.corpus.synth.speech import synthesize
+    from spacex.tts import synthesize
 
     if "speech" not in _cache:
         parts, sr = [], None

@@ -4,6 +4,8 @@
     spacex corpus ingest --layout mead SRC DST        map a real dataset into the kit's clip format
     spacex corpus check  data/synthtalk               decode every clip, verify streams, print figures
     spacex preprocess [--shard i/n]                   faces, landmarks, pose, eyes, gaze, MFCCs -> the store
+    spacex train STAGE [--set key=value ...]          train fv2v, s2l, posegen or l2l (torchrun -m spacex.cli train)
+    spacex ablation VARIANT                           one of the paper's ablations (params.yaml ablation.variants)
     spacex weights list|fetch                         external weight files (cache, checksums)
     spacex animate PHOTO AUDIO -o OUT.mp4             talking-head video with sound from the trained stages
     spacex config                                     print the resolved config of a profile
@@ -88,6 +90,34 @@ def cmd_preprocess(args) -> int:
     i, _, n = args.shard.partition("/")
     summary = run.run(cfg, shard=(int(i), int(n or 1)), workers=args.workers, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _overrides(pairs: list[str]) -> dict:
+    import yaml
+
+    from spacex.errors import ConfigError
+
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise ConfigError(f"--set expects key=value, got {bad}")
+    return {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
+
+
+def cmd_train(args) -> int:
+    from spacex import config, train
+
+    cfg = config.load(args.profile, args.params, _overrides(args.set))
+    train.run(args.stage, cfg, stop_after=args.stop_after, report_dir=args.report)
+    return 0
+
+
+def cmd_ablation(args) -> int:
+    from spacex import config
+    from spacex.train import ablation
+
+    result = ablation.run_variant(config.load(args.profile, args.params, _overrides(args.set)), args.variant)
+    print(json.dumps({k: result[k] for k in ("variant", "stage", "overrides", "metrics")}, indent=1))
     return 0
 
 
@@ -218,6 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", action="store_true", help="only rebuild manifest.json and skipped.csv (after shards)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preprocess)
+
+    from spacex.train import STAGES
+
+    p = sub.add_parser("train", help="train one stage (under torchrun: DistributedDataParallel)",
+                       description="Train a stage from the store; resumes from RUN/last.pt. Multi-GPU: torchrun "
+                                   "--nproc_per_node 8 -m spacex.cli train STAGE --profile paper.")
+    p.add_argument("stage", choices=list(STAGES))
+    _add_profile(p)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. s2l.train.steps=200 (YAML values)")
+    p.add_argument("--report", default=None, help="folder for the DVC metrics and plots (rank 0)")
+    p.add_argument("--stop-after", type=int, default=None, help="stop after N steps of this call")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ablation", help="train and score one of the paper's ablations (params.yaml ablation.variants)")
+    p.add_argument("variant")
+    _add_profile(p)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides (YAML values)")
+    p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("animate", help="photo + speech -> talking-head mp4 with sound",
                        description="Animate a portrait photo with a speech recording (wav, mp3, flac, or the audio "

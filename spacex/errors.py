@@ -36,8 +36,8 @@ class CorpusError(KitError, ValueError):
     """A corpus whose manifest or sidecars are missing or inconsistent (e.g. duplicate clip ids)."""
 
 
-class ConfigError(KitError, KeyError):
-    """A profile, section or key of params.yaml that does not exist or has the wrong type."""
+class ConfigError(KitError, KeyError, ValueError):
+    """A profile, section or key of params.yaml that does not exist or has the wrong type or value."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""

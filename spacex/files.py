@@ -132,3 +132,60 @@ def hold_run_folder(folder: PathLike) -> Iterator[None]:
     finally:
         owner.unlink(missing_ok=True)
         lock.release()
+
+
+# ---------------------------------------------------------------------------------------------- metrics files
+INFO_SUFFIX = ".info.json"
+
+
+def _split_numbers(obj: dict) -> tuple[dict, dict]:
+    """(numbers, the rest) of a nested dict: ints and floats (inf included) in the first, strings, lists, None
+    and booleans in the second; nested dicts split alike, empty halves dropped."""
+    nums, rest = {}, {}
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            n, r = _split_numbers(v)
+            if n:
+                nums[k] = n
+            if r:
+                rest[k] = r
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:  # NaN is not a metric
+            nums[k] = v
+        else:
+            rest[k] = v
+    return nums, rest
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def info_path(path: PathLike) -> Path:
+    """NAME.info.json beside NAME.json: the non-numeric part of a metrics file."""
+    path = Path(path)
+    return path.with_name(path.stem + INFO_SUFFIX)
+
+
+def write_metrics(path: PathLike, summary: dict, settings: tuple[str, ...] = ()) -> Path:
+    """A stage summary as a DVC metrics file of numbers only (`dvc metrics show/diff` stay one screen) and, beside
+    it, NAME.info.json with everything else (status, reasons, unavailable metrics, labels, file names, and the
+    top-level keys named in `settings`: numbers that describe the run rather than measure it)."""
+    nums, rest = _split_numbers({k: v for k, v in summary.items() if k not in settings})
+    rest.update({k: summary[k] for k in settings if k in summary})
+    write_text(info_path(path), json.dumps(rest, indent=1, default=str) + "\n")
+    return write_text(path, json.dumps(nums, indent=1) + "\n")
+
+
+def read_metrics(path: PathLike) -> dict:
+    """The summary `write_metrics` split, whole again (a file without its .info.json reads as it is)."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    info = info_path(path)
+    return _merge(data, json.loads(info.read_text())) if info.is_file() else data
+
+
+def is_info(path: PathLike) -> bool:
+    return Path(path).name.endswith(INFO_SUFFIX)

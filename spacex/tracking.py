@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import yaml
@@ -62,7 +63,12 @@ def init(project: str, name: str, stage: str, config: dict, folder: Path, **kw):
     """Start a wandb run whose config holds `config` plus `provenance`; None when WANDB_MODE is disabled."""
     if mode() == "disabled":
         return None
-    import wandb
+    try:
+        import wandb
+    except ImportError:  # the library runs without the [pipeline] extra; say once why there is no run
+        warnings.warn("wandb is not installed (pip install 'spacex-kit[pipeline]'): no wandb run; set "
+                      "WANDB_MODE=disabled to silence this", stacklevel=2)
+        return None
 
     return wandb.init(project=project, name=name, dir=str(folder), mode=mode(), reinit="finish_previous",
                       config={**config, "provenance": provenance(stage)}, **kw)

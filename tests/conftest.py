@@ -12,6 +12,14 @@ TINY = SynthConfig(seed=7, resolution=64, identities=3, test_identities=1, clips
                    clips_test=1, workers=2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_wandb_runs():
+    """No wandb run unless a test asks for one (monkeypatch.setenv("WANDB_MODE", "offline"))."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "disabled")
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_cfg() -> SynthConfig:
     return TINY

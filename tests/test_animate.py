@@ -27,7 +27,7 @@ def animator():
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
     """Real TTS speech as a 22.05 kHz stereo wav."""
-    from spacex.corpus.synth.speech import synthesize
+    from spacex.tts import synthesize
 
     u = synthesize("Please bring me my umbrella before the rain.", "en-us+f3")
     p = tmp_path_factory.mktemp("audio") / "speech.wav"
@@ -182,13 +182,11 @@ def test_side_by_side_intermediates_video(animator, speech, tmp_path):
 @pytest.fixture(scope="module")
 def trained_s2l(train_store, tmp_path_factory):
     """A Speech2Landmarks trained briefly (smoke profile) on a 16-clip corpus: enough to learn emotion."""
-    import os
-
+    
     from spacex import config
     from spacex.train import s2l
 
     out = tmp_path_factory.mktemp("s2l_run")
-    os.environ["WANDB_MODE"] = "disabled"
     cfg = config.load("smoke", overrides={"preprocess.out": str(train_store), "s2l.out": str(out),
                                           "s2l.train.steps": 400, "s2l.train.eval_every": 400,
                                           "s2l.train.ckpt_every": 400, "s2l.train.log_every": 400})

@@ -53,7 +53,7 @@ def test_posed_landmarks_follow_from_normalized_and_pose(tiny_corpus):
 
 def test_rendered_face_sits_on_its_landmarks(tiny_corpus):
     """The real dlib detector finds the 68 points close to the ground truth on rendered frames."""
-    from spacex.corpus.synth.render import detect_landmarks_dlib
+    from spacex.dlib_face import detect_landmarks_dlib
 
     row = clipfmt.read_manifest(tiny_corpus)[0]
     frames, _ = media.read_frames(clipfmt.clip_paths(tiny_corpus, row["clip_id"])["video"])

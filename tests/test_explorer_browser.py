@@ -40,7 +40,7 @@ def notebook(tmp_path_factory) -> Path:
     from papermill.parameterize import parameterize_notebook
 
     from spacex import checkpoint, media
-    from spacex.corpus.synth.speech import synthesize
+    from spacex.tts import synthesize
     from spacex.models.fv2v.model import FaceVid2Vid
     from spacex.models.l2l import Landmarks2Latents
     from spacex.models.posegen import PoseGen

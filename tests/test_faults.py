@@ -66,7 +66,7 @@ def _truncated(src: Path, dst: Path, fraction: float) -> Path:
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
     """Tiny trained-format checkpoints, a photo, real TTS speech (wav and mp4) and a pose video."""
-    from spacex.corpus.synth.speech import synthesize
+    from spacex.tts import synthesize
     from spacex.models.fv2v.model import FaceVid2Vid
     from spacex.models.l2l import Landmarks2Latents
     from spacex.models.posegen import PoseGen

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from spacex import config, media
+from spacex import config, files, media
 from spacex.evaluate import score
 
 
@@ -33,7 +33,10 @@ def test_ground_truth_and_static_rows(cfg, tmp_path):
     assert static["angular_speed"] < m["angular_speed"]  # the still photo does not move
     assert static["av_corr"] is None or static["av_corr"] < m["av_corr"]
     # the files the report reads
-    rep = json.loads((tmp_path / "rep" / "static.json").read_text())
+    rep = files.read_metrics(tmp_path / "rep" / "static.json")
+    numbers = json.loads((tmp_path / "rep" / "static.json").read_text())  # what `dvc metrics show` reads
+    assert set(numbers) == {"clips", "metrics"} and all(isinstance(v, (int, float)) for v in numbers["metrics"].values())
+    assert "lpips" in files.read_metrics(tmp_path / "rep" / "static.json")["unavailable_metrics"]
     assert rep["protocol"]["fps"] == 25 and rep["protocol"]["crop_size"] == 128
     rows = list(csv.DictReader(open(tmp_path / "ev" / "static" / "per_clip.csv")))
     assert len(rows) == 1 and rows[0]["lpips"] == ""
@@ -47,7 +50,8 @@ def test_unavailable_methods_say_why(cfg, tmp_path):
     assert s["status"] == "unavailable" and "run the animate stage" in s["reason"]
     w = score.score_method(cfg, "wav2lip", progress=False)
     assert w["status"] == "unavailable" and "no repository configured" in w["reason"]
-    assert json.loads((tmp_path / "rep" / "wav2lip.json").read_text())["status"] == "unavailable"
+    assert files.read_metrics(tmp_path / "rep" / "wav2lip.json")["status"] == "unavailable"
+    assert json.loads((tmp_path / "rep" / "wav2lip.info.json").read_text())["status"] == "unavailable"
     with pytest.raises(ValueError, match="unknown method"):
         score.score_method(cfg, "nonsense", progress=False)
 
@@ -83,3 +87,14 @@ def test_cli_scores_and_reports(small_corpus, tmp_path, monkeypatch):
     table = (tmp_path / "report" / "table.md").read_text()
     assert "ground_truth" in table and "static" in table and "no repository configured" in table
     assert list((tmp_path / "report" / "side_by_side").glob("*.mp4"))
+
+
+def test_metrics_files_hold_numbers_and_read_back_whole(tmp_path):
+    summary = {"method": "m", "status": "ok", "clips": 3, "protocol": {"fps": 25}, "skipped": [["c", "why"]],
+               "metrics": {"psnr": 21.5, "fid": None, "lse_d": float("inf"), "ok": True},
+               "nested": {"a": {"b": 1, "c": "x"}}}
+    files.write_metrics(tmp_path / "m.json", summary, settings=("protocol",))
+    numbers = json.loads((tmp_path / "m.json").read_text())
+    assert numbers == {"clips": 3, "metrics": {"psnr": 21.5, "lse_d": float("inf")}, "nested": {"a": {"b": 1}}}
+    assert files.read_metrics(tmp_path / "m.json") == summary
+    assert files.is_info(tmp_path / "m.info.json") and not files.is_info(tmp_path / "m.json")

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from spacex import landmarks as lm
-from spacex.corpus.synth import face, speech
+from spacex import tts as speech
+from spacex.corpus.synth import face
 
 
 def test_tts_speaks_with_phoneme_timings():

@@ -31,9 +31,9 @@ def _env():
 def _train_cli(sets, nproc=1, wait=True):
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-               "29533", "-m", "spacex.train", "s2l", "--set", *sets]
+               "29533", "-m", "spacex.cli", "train", "s2l", "--set", *sets]
     else:
-        cmd = [sys.executable, "-m", "spacex.train", "s2l", "--set", *sets]
+        cmd = [sys.executable, "-m", "spacex.cli", "train", "s2l", "--set", *sets]
     if wait:
         return subprocess.run(cmd, env=_env(), capture_output=True, text=True, check=True)
     return subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -124,7 +124,6 @@ def test_smoke_training_beats_repeating_the_source(train_store, tmp_path):
         "preprocess.out": str(train_store), "s2l.out": str(tmp_path / "run"),
         "s2l.train.steps": 400, "s2l.train.eval_every": 400, "s2l.train.ckpt_every": 400,
         "s2l.train.log_every": 100})
-    os.environ["WANDB_MODE"] = "disabled"
     metrics = s2l.main(cfg, report_dir=tmp_path / "report")
     assert metrics["mouth_lmd"] < metrics["baseline_mouth_lmd"]
     assert metrics["mouth_open_corr"] > 0.3
@@ -150,7 +149,6 @@ def test_posegen_is_stochastic_seeded_and_relative():
 def test_posegen_training_moves_like_a_head(train_store, tmp_path):
     from spacex.train import posegen
 
-    os.environ["WANDB_MODE"] = "disabled"
     cfg = config.load("smoke", overrides={"preprocess.out": str(train_store), "posegen.out": str(tmp_path / "pg"),
                                           "posegen.train.steps": 200, "posegen.train.eval_every": 200})
     m = posegen.main(cfg)

@@ -72,7 +72,7 @@ write_notebook(
     "# 20 train Speech2Landmarks\n\n"
     "Trains S2L (audio MFCCs + the photo's normalized landmarks + FiLM(emotion) -> LSTM -> per-frame landmarks) "
     "on the preprocessed store, in this kernel on one device. For several GPUs run the same stage under torchrun "
-    "(a Jupyter kernel cannot): `torchrun --nproc_per_node 8 -m spacex.train s2l --profile paper --report reports/train_s2l`.\n"
+    "(a Jupyter kernel cannot): `torchrun --nproc_per_node 8 -m spacex.cli train s2l --profile paper --report reports/train_s2l`.\n"
     "Outputs: `build/train/s2l` (checkpoint, log, stats), `reports/train_s2l/metrics.json` (DVC metrics: validation "
     "against the 'repeat the source landmarks' baseline), `curve.csv`.",
     'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_s2l"',
@@ -90,7 +90,7 @@ write_notebook(
     "notebooks/25_train_posegen.ipynb",
     "# 25 train PoseGen (head pose from speech)\n\n"
     "Stochastic head-pose sequences from audio (best-of-K training). Multi-GPU: "
-    "`torchrun --nproc_per_node 8 -m spacex.train posegen --profile paper --report reports/train_posegen`.\n"
+    "`torchrun --nproc_per_node 8 -m spacex.cli train posegen --profile paper --report reports/train_posegen`.\n"
     "Outputs: `build/train/posegen`, `reports/train_posegen/metrics.json`.",
     'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_posegen"',
     [
@@ -107,7 +107,7 @@ write_notebook(
     "# 10 train face-vid2vid\n\n"
     "Self-reenactment training of face-vid2vid (appearance volume, canonical keypoints, head pose + expression, "
     "motion field with occlusion, generator, multi-scale discriminator), then extraction of every clip's "
-    "keypoints for Landmarks2Latents. Multi-GPU: `torchrun --nproc_per_node 8 -m spacex.train fv2v --profile paper "
+    "keypoints for Landmarks2Latents. Multi-GPU: `torchrun --nproc_per_node 8 -m spacex.cli train fv2v --profile paper "
     "--report reports/train_fv2v`.\nOutputs: `build/train/fv2v` (checkpoint, keypoints/), "
     "`reports/train_fv2v/metrics.json` (reconstruction vs 'copy the source frame').",
     'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_fv2v"',

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from spacex import media
+from spacex import files, media
 from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
@@ -51,7 +51,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     if report_dir:
         rep = Path(report_dir)
         rep.mkdir(parents=True, exist_ok=True)
-        (rep / "summary.json").write_text(json.dumps(summary, indent=1))
+        files.write_metrics(rep / "summary.json", summary)  # numbers; split, demo, ... in summary.info.json
         (rep / "timing.json").write_text(json.dumps({"frames_per_s_end_to_end": round(frames / max(seconds, 1e-9), 1)}))
     return summary
 
@@ -73,7 +73,7 @@ def gaze_response(animator: Animator, photo, audio, step: float = 0.2) -> dict:
     frames, in the eye frames of the posed landmarks. `rendered_per_requested` is 1 when the video shows the
     requested shift exactly, 0 when the renderer ignores gaze."""
     from spacex import gaze
-    from spacex.train.fv2v import to_crop_pixels
+    from spacex.crop import to_crop_pixels
 
     seen = {}
     for name, x in (("left", -step), ("right", step)):
@@ -98,9 +98,9 @@ def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | 
     from skimage.transform import rescale
 
     from spacex import gaze
-    from spacex.corpus.synth.render import PortraitError, detect_landmarks_dlib
+    from spacex.dlib_face import PortraitError, detect_landmarks_dlib
     from spacex.preprocess import store
-    from spacex.train.fv2v import crop_frames, to_float
+    from spacex.crop import crop_frames, to_float
 
     box = store.read_clip(store_dir, clip_id)["crop_box"]  # the crop face-vid2vid was trained on
     frames, _ = media.read_frames(video)
@@ -144,7 +144,7 @@ def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | 
 def _demo(animator: Animator, cfg: Config, out: Path) -> Path:
     from skimage import data
 
-    from spacex.corpus.synth.speech import prosody_for, synthesize
+    from spacex.tts import prosody_for, synthesize
 
     u = synthesize(cfg.animate.demo_text, "en-us+f3", prosody_for("happy", 0.5))
     wav = media.write_wav(out / "demo_speech.wav", u.audio, u.sample_rate)

@@ -13,7 +13,7 @@ import numpy as np
 from skimage.transform import resize
 
 from spacex import media
-from spacex.train.fv2v import crop_frames, to_crop_pixels
+from spacex.crop import crop_frames, to_crop_pixels
 from spacex.viz import draw_points
 
 PANELS = ("normalized landmarks", "posed landmarks", "keypoints", "output")

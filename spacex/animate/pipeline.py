@@ -26,18 +26,18 @@ from tqdm.auto import tqdm
 from spacex import gaze as gazemod
 from spacex import media
 from spacex.errors import KitError
-from spacex.corpus.synth.face import blink_track, close_eyes, gaze_track
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.models.l2l import Landmarks2Latents
-from spacex.models.posegen import PoseGen
+from spacex.models.posegen import PoseGen, pose_features
+from spacex.motion import blink_track, close_eyes, gaze_track
 from spacex.models.s2l import Speech2Landmarks
 from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import emotion as emo
 from spacex.preprocess import pose as posefit
 from spacex.preprocess.backends import ClipInput, make_backend
 from spacex.preprocess.detect import FaceTrack, SkipClip, detect_faces, track_face
-from spacex.train.fv2v import crop_frames, to_float
 from spacex.checkpoint import load_model
+from spacex.crop import crop_frames, to_float
 
 
 class AnimateError(KitError, ValueError):
@@ -308,8 +308,6 @@ class Animator:
     def pose_from_video(self, path: str | Path, T: int, fps: float) -> np.ndarray:
         """Head motion of a video (its pose relative to its first frame) as (T, 6) pose features, resampled to
         `fps` and held at the last value when the video is shorter than the speech."""
-        from spacex.train.posegen import pose_features
-
         try:
             frames, vfps = media.read_frames(path)
             track = track_face(frames, every=5, min_face=32)
@@ -325,8 +323,6 @@ class Animator:
     def pose_from_file(path: str | Path, T: int) -> np.ndarray:
         """A (N, 3) [yaw, pitch, roll] degrees or (N, 6) pose-feature sequence (.npy, or .csv / .txt with one
         row per frame), relative to its first row; held at the last row when shorter than the speech."""
-        from spacex.train.posegen import pose_features
-
         seq = _read_rows(path, "pose file")
         if seq.ndim != 2 or seq.shape[1] not in (3, 6) or len(seq) == 0:
             raise AnimateError(f"pose file {path}: expected rows of 3 angles (or 6 pose features), got {seq.shape}")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spacex import media, tracking
+from spacex import files, media, tracking
 
 # Canonical column order; names score.py may add later are appended after these, sorted.
 METRICS = ("psnr", "ssim", "lpips", "fid", "cpbd", "lmd_mouth", "lmd_face", "lse_d", "lse_c", "av_offset_syncnet",
@@ -104,7 +104,7 @@ def load_method(evaluate_out: Path, reports_dir: Path, name: str) -> dict:
     if not path.is_file():
         return {**base, "status": "unavailable", "reason": f"not scored (no {path})"}
     try:
-        data = json.loads(path.read_text())
+        data = files.read_metrics(path)
     except (OSError, json.JSONDecodeError) as e:
         return {**base, "status": "unavailable", "reason": f"unreadable report {path}: {e}"}
     status = data.get("status", "ok")
@@ -124,8 +124,10 @@ def discover_methods(reports_dir: Path) -> list[str]:
     """Method names: every <reports_dir>/*.json that looks like a score.py report."""
     names = []
     for p in sorted(reports_dir.glob("*.json")):
+        if files.is_info(p):
+            continue
         try:
-            data = json.loads(p.read_text())
+            data = files.read_metrics(p)
         except (OSError, json.JSONDecodeError):
             continue
         if isinstance(data, dict) and "status" in data and ("metrics" in data or data.get("status") != "ok"):
@@ -264,8 +266,10 @@ def ablation_table(ablation_dir: Path) -> tuple[list[str], list[list[str]]] | No
     ablation_dir/../train_<stage>/metrics.json when it exists). None when there is no ablation JSON."""
     runs = []
     for p in sorted(ablation_dir.glob("*.json")) if ablation_dir.is_dir() else []:
+        if files.is_info(p):
+            continue
         try:
-            d = json.loads(p.read_text())
+            d = files.read_metrics(p)
         except (OSError, json.JSONDecodeError):
             continue
         if isinstance(d, dict) and isinstance(d.get("metrics"), dict):
@@ -484,7 +488,6 @@ def _log_wandb(project: str, report_dir: Path, header: list[str], rows: list[lis
     mode = tracking.mode()
     if mode == "disabled":
         return {"mode": mode, "run_dir": None}
-    import wandb
 
     def cell(v: str, col: str):
         if col in ("method",):
@@ -495,6 +498,10 @@ def _log_wandb(project: str, report_dir: Path, header: list[str], rows: list[lis
         return v if math.isinf(f) else f  # "inf" stays a string (JSON has no infinity)
 
     run = tracking.init(project, "report", "report", config, report_dir, job_type="report")
+    if run is None:
+        return {"mode": f"{mode} (wandb not installed)", "run_dir": None}
+    import wandb
+
     try:
         data = [[cell(v, c) for v, c in zip(r, header)] for r in rows]
         logged = {"comparison": wandb.Table(columns=header, data=data, allow_mixed_types=True)}

@@ -1,6 +1,6 @@
 """Score one method over a split under the protocol: per-clip rows, traces, face-crop videos and a metrics JSON.
 
-    python -m spacex.evaluate.score spacex            # or: notebooks/50_evaluate.ipynb -p method spacex
+    spacex evaluate spacex            # or: notebooks/50_evaluate.ipynb -p method spacex
 
 Methods:
     spacex         the animate stage's renders (build/animate/<clip_id>.mp4)
@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 import traceback
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from spacex import config, files, media
 from spacex import landmarks as lm
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
+from spacex.crop import photo_to_crop
 from spacex.errors import KitError
 from spacex.evaluate import protocol as proto
 from spacex.evaluate.baselines import BaselinesConfig, folder_methods, make_adapters
@@ -108,18 +108,13 @@ class Sources:
     def _in_photo_framing(self, render: Path, gt: Path, clip_id: str) -> Path:
         """SPACEx renders the photo's face crop (box in the .npz beside it); pasted back into the photo so the
         protocol's ground-truth box cuts the same pixels as for every other method."""
-        from skimage.transform import AffineTransform
-
-        x0, y0, x1, y1 = np.load(render.with_suffix(".npz"))["box"]
+        box = np.load(render.with_suffix(".npz"))["box"]
         photo = next(media.iter_frames(gt))[1]
         info = media.probe(render, decode=False)
-        k = info.width / (x1 - x0)
-        # crop_frames samples with align_corners=False: crop pixel i sits at photo x0 + (i + 0.5) / k - 0.5
-        c = (k - 1) / 2
-        photo_to_crop = AffineTransform(scale=k, translation=(-x0 * k + c, -y0 * k + c))
+        transform = photo_to_crop(box, info.width)  # crop_frames' half-pixel convention (spacex.crop)
         audio, sr = media.read_audio(render, 48_000)
         out = self.work / "videos" / f"{clip_id}.mp4"
-        frames = (paste_back(f, photo, photo_to_crop) for _, f in media.iter_frames(render))
+        frames = (paste_back(f, photo, transform) for _, f in media.iter_frames(render))
         return media.write_video(out, frames, info.fps, audio, sr)
 
 
@@ -276,22 +271,5 @@ def _write(cfg: Config, method: str, summary: dict, rows: list[dict], traces: di
     rep.mkdir(parents=True, exist_ok=True)
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary["metrics"].items()}
     summary["metrics"] = clean
-    files.write_text(rep / f"{method}.json", json.dumps(summary, indent=1) + "\n")
+    files.write_metrics(rep / f"{method}.json", summary, settings=("protocol",))  # the rest: METHOD.info.json
     return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m spacex.evaluate.score", description=__doc__.split("\n")[0])
-    p.add_argument("method")
-    p.add_argument("--profile", default=None)
-    p.add_argument("--limit", type=int, default=None, help="first N clips of the split")
-    args = p.parse_args(argv)
-    s = score_method(config.load(args.profile), args.method, args.limit)
-    print(json.dumps({k: v for k, v in s.items() if k != "skipped"}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -70,3 +71,10 @@ class PoseGen(nn.Module):
         """n seeded samples -> (n, B, T, 6)."""
         z = torch.randn(n, mfcc.shape[0], self.args.noise_dim, generator=generator).to(mfcc.device)
         return torch.stack([self(mfcc, emotion, z[i]) for i in range(n)])
+
+
+def pose_features(rotation: np.ndarray, translation: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(T, 3) deg, (T, 3) px, (T,) px -> (T, 6) relative to frame 0 (the features PoseGen models)."""
+    rot = (rotation - rotation[:1]) / 10.0
+    trans = (translation[:, :2] - translation[:1, :2]) / scale[:1, None]
+    return np.concatenate([rot, trans, np.log(scale / scale[0])[:, None]], 1).astype(np.float32)

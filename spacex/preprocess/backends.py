@@ -54,9 +54,9 @@ class DlibBackend(LandmarkBackend):
     name = "dlib"
 
     def __init__(self) -> None:
-        from spacex.corpus.synth.render import _dlib_models
+        from spacex.dlib_face import dlib_models
 
-        self.detector, self.predictor = _dlib_models()
+        self.detector, self.predictor = dlib_models()
 
     def __call__(self, clip: ClipInput) -> np.ndarray:
         import dlib

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spacex import media
+from spacex import files, media
 from spacex.corpus import clip as clipfmt
 from spacex.preprocess import store
 
@@ -24,7 +24,7 @@ def write_report(summary: dict, corpus_root: str | Path, store_dir: str | Path, 
     out.mkdir(parents=True, exist_ok=True)
     # Timings change from run to run: keep them out of the DVC metrics so dvc.lock only moves with results.
     timing_keys = ("frames_per_s_wall", "processed_now", "workers")
-    (out / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k not in timing_keys}, indent=1))
+    files.write_metrics(out / "summary.json", {k: v for k, v in summary.items() if k not in timing_keys})
     (out / "timing.json").write_text(json.dumps({k: summary.get(k) for k in timing_keys}, indent=1))
     shutil.copyfile(store_dir / "skipped.csv", out / "skipped.csv")
     clips = store.read_manifest(store_dir)["clips"]

@@ -1,6 +1,6 @@
 """The paper's ablations, trained and scored like the full model (`ablation` stage, one run per variant).
 
-    python -m spacex.train.ablation l2l_landmarks      # trains Landmarks2Latents without audio
+    spacex ablation l2l_landmarks      # trains Landmarks2Latents without audio
 
 A variant is a set of config overrides of one training stage (params.yaml `ablation.variants`), e.g.
 `l2l_landmarks: {l2l.model.inputs: landmarks}` or `s2l_raw: {s2l.space: raw}`. It is trained with the same
@@ -11,29 +11,28 @@ the report compares like with like. The same variants run as DVC experiments ove
 """
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
-from spacex import config
+from spacex import config, files, train
 from spacex.config import Config
+from spacex.errors import ConfigError
 
-STAGE_MODULES = {"s2l": "spacex.train.s2l", "l2l": "spacex.train.l2l", "posegen": "spacex.train.posegen"}
+ABLATABLE = ("s2l", "l2l", "posegen")  # stages a variant may override (face-vid2vid is pretrained and frozen)
 
 
 def run_variant(cfg: Config, variant: str) -> dict:
     a = cfg.ablation
     if variant not in a.variants:
-        raise KeyError(f"unknown ablation variant {variant!r} (params.yaml ablation.variants: {sorted(a.variants)})")
+        raise ConfigError(f"unknown ablation variant {variant!r} (params.yaml ablation.variants: {sorted(a.variants)})")
     overrides = dict(a.variants[variant])
     stages = {k.split(".")[0] for k in overrides}
-    if len(stages) != 1 or not stages <= set(STAGE_MODULES):
-        raise ValueError(f"variant {variant!r} must override one of {sorted(STAGE_MODULES)}, got {sorted(stages)}")
+    if len(stages) != 1 or not stages <= set(ABLATABLE):
+        raise ConfigError(f"variant {variant!r} must override one of {sorted(ABLATABLE)}, got {sorted(stages)}")
     stage = stages.pop()
     out = Path(a.out) / variant
     variant_cfg = config.with_overrides(cfg, {**overrides, f"{stage}.out": str(out)})
-    metrics = dict(importlib.import_module(STAGE_MODULES[stage]).main(variant_cfg))
+    metrics = dict(train.run(stage, variant_cfg))
     for k in [k for k in metrics if not k.startswith("baseline_")]:  # model / trivial-baseline ratios, as the stage reports them for the full model
         base = [b for b in metrics if b.startswith("baseline_") and b.endswith(k)]
         if base and metrics[base[0]]:
@@ -43,9 +42,6 @@ def run_variant(cfg: Config, variant: str) -> dict:
     result = {"variant": variant, "stage": stage, "overrides": overrides, "metrics": metrics, "full": full}
     rep = Path(a.reports)
     rep.mkdir(parents=True, exist_ok=True)
-    (rep / f"{variant}.json").write_text(json.dumps(result, indent=1) + "\n")
+    files.write_metrics(rep / f"{variant}.json", result)  # metrics and full; variant, stage, overrides: .info.json
     return result
 
-
-if __name__ == "__main__":
-    print(json.dumps(run_variant(config.load(), sys.argv[1]), indent=1))

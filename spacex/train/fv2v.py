@@ -1,7 +1,7 @@
 """Train face-vid2vid by self-reenactment on the corpus, then extract keypoints for Landmarks2Latents.
 
-    python -m spacex.train fv2v [--profile smoke]
-    torchrun --nproc_per_node 8 -m spacex.train fv2v --profile paper
+    spacex train fv2v [--profile smoke]
+    torchrun --nproc_per_node 8 -m spacex.cli train fv2v --profile paper
 
 Frames are cut with the store's stable crop box and resized to `model.resolution`. A sample is two frames of
 one clip (source, driving) and the driving frame's head pose as measured by preprocessing (it supervises the
@@ -20,31 +20,12 @@ import torch.nn.functional as F
 
 from spacex import files, media
 from spacex.checkpoint import load_model
+from spacex.crop import crop_frames, to_float
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
 from spacex.models.fv2v.model import FaceVid2Vid, FV2VArgs, FV2VWeights
 from spacex.preprocess import store
 from spacex.train.trainer import Task, run_stage
-
-
-def to_crop_pixels(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """Photo pixel coordinates (..., >=2) -> the (x, y) they have in `crop_frames`' output (..., 2).
-
-    crop_frames samples with align_corners=False: crop pixel j shows photo x0 + (j + 0.5) * side / size - 0.5."""
-    k = size / (box[2] - box[0])
-    return (points[..., :2] - np.asarray(box[:2]) + 0.5) * k - 0.5
-
-
-def crop_frames(frames: np.ndarray, box: np.ndarray, size: int) -> torch.Tensor:
-    """(T, H, W, 3) uint8 + crop box -> (T, 3, size, size) uint8, edge-padded where the box leaves the frame."""
-    T, H, W, _ = frames.shape
-    x0, y0, x1, y1 = box
-    t = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    theta = torch.tensor([[(x1 - x0) / W, 0, (x0 + x1) / W - 1], [0, (y1 - y0) / H, (y0 + y1) / H - 1]],
-                         dtype=torch.float32)[None].expand(T, 2, 3)
-    grid = F.affine_grid(theta, (T, 3, size, size), align_corners=False)
-    out = F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
 
 
 class FrameData:
@@ -63,10 +44,6 @@ class FrameData:
                                "audio": arr["audio"], "fps": meta["fps"], "sample_rate": meta["sample_rate"]})
         if not self.clips:
             raise ValueError(f"no {split} clips in {store_dir}")
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float() / 255.0
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,6 +1,6 @@
 """Train Landmarks2Latents on (posed landmarks, audio) -> face-vid2vid keypoint pairs.
 
-    python -m spacex.train l2l [--profile smoke]      (after fv2v, which extracts the keypoints)
+    spacex train l2l [--profile smoke]      (after fv2v, which extracts the keypoints)
 
 Inputs per frame: the frame's posed landmarks relative to the clip's crop box (the frame face-vid2vid sees),
 as motion from the source frame's landmarks,

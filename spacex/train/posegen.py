@@ -1,6 +1,6 @@
 """Train PoseGen (head pose from speech) on the preprocessed store.
 
-    python -m spacex.train posegen [--profile smoke]
+    spacex train posegen [--profile smoke]
 
 Targets: the store's per-frame pose, relative to the window's first frame (`pose_features`). Loss: best-of-K
 L1 (K noise draws per sequence, only the closest is penalized: samples cover the modes) plus an L1 on
@@ -19,17 +19,10 @@ import numpy as np
 import torch
 
 from spacex.config import Config
-from spacex.models.posegen import PoseGen, PoseGenArgs
+from spacex.models.posegen import PoseGen, PoseGenArgs, pose_features
 from spacex.preprocess import store
 from spacex.train.sequences import mfcc_stats, sample_windows, with_mfcc_stats
 from spacex.train.trainer import Task, run_stage
-
-
-def pose_features(rotation: np.ndarray, translation: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(T, 3) deg, (T, 3) px, (T,) px -> (T, 6) relative to frame 0 (see spacex.models.posegen)."""
-    rot = (rotation - rotation[:1]) / 10.0
-    trans = (translation[:, :2] - translation[:1, :2]) / scale[:1, None]
-    return np.concatenate([rot, trans, np.log(scale / scale[0])[:, None]], 1).astype(np.float32)
 
 
 class PoseData:

@@ -1,7 +1,7 @@
 """Train Speech2Landmarks on the preprocessed store.
 
-    python -m spacex.train s2l [--profile smoke]
-    torchrun --nproc_per_node 8 -m spacex.train s2l --profile paper
+    spacex train s2l [--profile smoke]
+    torchrun --nproc_per_node 8 -m spacex.cli train s2l --profile paper
 
 Samples: a random window of a training clip; the "photo" is a random frame of the same clip (at inference
 it is the portrait); the target is every frame's landmarks in the normalized space (or, for the paper's

@@ -1,7 +1,7 @@
 """One training loop for every stage: DDP under torchrun, AMP on GPU, atomic checkpoints, exact resume.
 
-    python -m spacex.train s2l                                   # one process (CPU or one GPU)
-    torchrun --nproc_per_node 8 -m spacex.train s2l --profile paper   # DistributedDataParallel
+    spacex train s2l                                   # one process (CPU or one GPU)
+    torchrun --nproc_per_node 8 -m spacex.cli train s2l --profile paper   # DistributedDataParallel
 
 A stage is a `Task` (see below): it builds its model from `model_args`, produces the batch of a given step,
 computes the loss and validates. The loop owns the rest. Batches are a pure function of (seed, step): the

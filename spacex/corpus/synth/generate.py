@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from spacex import gaze
 from spacex import landmarks as lm
-from spacex import media
+from spacex import media, tts
 from spacex.config import SynthConfig
 from spacex.corpus import clip as clipfmt
 from spacex.corpus.qc import mouth_energy_correlation
-from spacex.corpus.synth import face, render, speech
+from spacex.corpus.synth import face, render
 from spacex.corpus.synth.sentences import SENTENCES
 
 GENERATOR = "synthtalk-2"  # 2: drawn irises that move with a gaze track
@@ -107,8 +107,8 @@ def render_clip(cfg: SynthConfig, spec: ClipSpec, root: Path) -> tuple[clipfmt.C
     """Synthesize, animate, render and write one clip; returns its metadata and mouth/energy r."""
     rng = np.random.default_rng([cfg.seed, 3, spec.index])
     who = spec.identity
-    prosody = speech.prosody_for(spec.emotion, spec.intensity, who.pitch_shift)
-    utt = speech.synthesize(spec.text, who.voice, prosody, seed=int(rng.integers(2**31)))
+    prosody = tts.prosody_for(spec.emotion, spec.intensity, who.pitch_shift)
+    utt = tts.synthesize(spec.text, who.voice, prosody, seed=int(rng.integers(2**31)))
     audio = media.resample_audio(utt.audio, utt.sample_rate, cfg.sample_rate)
     lead = cfg.silence_s
     n_frames = int(np.ceil((len(audio) / cfg.sample_rate + 2 * lead) * cfg.fps))

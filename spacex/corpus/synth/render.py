@@ -9,7 +9,6 @@ By construction the frame's ground-truth 2D landmarks are exactly the posed land
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from skimage import color, draw, transform
 
 from spacex import landmarks as lm
 from spacex import media
-from spacex.errors import KitError
+from spacex.dlib_face import PortraitError, detect_landmarks_dlib
 
 # Forehead anchors in normalized space, relative to brow points 17, 19, 21, 22, 24, 26: they keep the upper
 # head rigid instead of letting the brows drag it.
@@ -27,8 +26,6 @@ _FOREHEAD_FROM = [17, 19, 21, 22, 24, 26]
 _FOREHEAD_OFFSET = np.array([0.0, -0.28, 0.04])
 
 
-class PortraitError(KitError, ValueError):
-    pass
 
 
 @dataclass
@@ -36,29 +33,6 @@ class Portrait:
     name: str
     image: np.ndarray  # (H, W, 3) float in [0, 1], square crop around the face
     landmarks: np.ndarray  # (68, 2) pixel coordinates in `image`
-
-
-@lru_cache(maxsize=1)
-def _dlib_models():
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # face_recognition_models imports the deprecated pkg_resources
-        import dlib
-        import face_recognition_models
-
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
-
-
-def detect_landmarks_dlib(image: np.ndarray) -> np.ndarray:
-    """68 landmarks (68, 2) of the most confident face in an RGB uint8 image (dlib HOG + 68-pt predictor)."""
-    detector, predictor = _dlib_models()
-    rects, scores, _ = detector.run(np.ascontiguousarray(image), 1, 0.0)
-    if not rects:
-        raise PortraitError("no face found")
-    best = int(np.argmax(scores))
-    shape = predictor(np.ascontiguousarray(image), rects[best])
-    return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
 
 
 def load_portrait(image: np.ndarray, name: str, resolution: int, margin: float = 2.3) -> Portrait:

@@ -29,7 +29,7 @@ def detect_landmarks(frames: np.ndarray) -> Detected:
     and the `dlib` preprocess backend use), run independently on each frame with the most confident face kept:
     no tracking or fallback box, so a miss is reported as a NaN row rather than hidden.
     """
-    from spacex.corpus.synth.render import PortraitError, detect_landmarks_dlib
+    from spacex.dlib_face import PortraitError, detect_landmarks_dlib
 
     out = np.full((len(frames), lm.N_LANDMARKS, 2), np.nan)
     for t, frame in enumerate(frames):

@@ -1,0 +1,69 @@
+"""The layout keeps its promises: imports point down the data flow, every DVC stage depends on all the code it
+runs, and the committed notebooks are what tools/make_notebooks.py writes.
+
+The import graph is tools/dvc_deps.py's: read statically (ast) from every `import` in spacex/, function-level
+ones included, plus string constants that name a spacex module (importlib dispatch tables).
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+from dvc_deps import closure, modules, stages, used_files  # noqa: E402 (tools/ is not a package)
+
+
+def test_animate_and_the_libraries_below_import_nothing_from_training_or_the_synthetic_corpus():
+    inference = {m for m in modules() if m.startswith("spacex.animate")}
+    below = {"spacex.media", "spacex.files", "spacex.errors", "spacex.crop", "spacex.motion", "spacex.gaze",
+             "spacex.landmarks", "spacex.dlib_face", "spacex.checkpoint", "spacex.tts", "spacex.tracking"}
+    below |= {m for m in modules() if m.startswith(("spacex.models", "spacex.preprocess"))}
+    for root in sorted(inference | below):
+        bad = sorted(m for m in closure({root}) if m.startswith(("spacex.train", "spacex.corpus.synth")))
+        assert not bad, f"{root} imports {bad}: training and corpus code must not be needed to run it"
+    for root in sorted(below):
+        bad = sorted(m for m in closure({root}) if m.startswith(("spacex.animate", "spacex.evaluate")))
+        assert not bad, f"{root} imports {bad}, which sit above it in the data flow"
+
+
+@pytest.mark.parametrize("stage", sorted(stages()))
+def test_every_dvc_stage_depends_on_all_the_code_it_runs(stage):
+    s = stages()[stage]
+    deps = [d for d in s.get("deps", []) if isinstance(d, str)]
+
+    def covered(path: Path) -> bool:
+        rel = path.relative_to(REPO).as_posix()
+        return any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps)
+
+    missing = sorted(p.relative_to(REPO).as_posix() for p in used_files(s) if not covered(p))
+    assert not missing, f"dvc.yaml stage {stage} runs code it does not list in deps: {missing}"
+
+
+def test_each_stage_tracks_the_active_profile_only():
+    for name, s in stages().items():
+        params = [p for p in s.get("params", []) if isinstance(p, str)]
+        fixed = [p for p in params if re.match(r"profiles\.(smoke|paper)\.", p)]
+        assert not fixed, f"{name} tracks {fixed}: editing another profile would rerun it"
+
+
+def test_derived_deps_are_written():
+    """dvc.yaml holds exactly what tools/dvc_deps.py derives (no stale extra deps either)."""
+    out = subprocess.run([sys.executable, str(REPO / "tools" / "dvc_deps.py"), "--check"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout
+
+
+def test_committed_notebooks_are_what_the_generator_writes(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    subprocess.run([sys.executable, str(REPO / "tools" / "make_notebooks.py")], cwd=tmp_path, check=True,
+                   capture_output=True)
+    made = sorted(p.name for p in (tmp_path / "notebooks").glob("*.ipynb"))
+    assert made == sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    for name in made:
+        assert (tmp_path / "notebooks" / name).read_text() == (REPO / "notebooks" / name).read_text(), \
+            f"notebooks/{name} differs from tools/make_notebooks.py's output: regenerate it"
