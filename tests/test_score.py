@@ -40,6 +40,11 @@ def test_ground_truth_and_static_rows(cfg, tmp_path):
     assert rep["protocol"]["fps"] == 25 and rep["protocol"]["crop_size"] == 128
     rows = list(csv.DictReader(open(tmp_path / "ev" / "static" / "per_clip.csv")))
     assert len(rows) == 1 and rows[0]["lpips"] == ""
+    # one metric registry: what scoring writes is what the report knows
+    from spacex.evaluate.metrics import registry
+
+    assert list(rows[0]) == score.FIELDS and score.FIELDS[3:] == list(registry.PER_CLIP)
+    assert set(rep["metrics"]) | set(rep["unavailable_metrics"]) <= set(registry.TABLE)
     clip_id = rows[0]["clip_id"]
     info = media.probe(tmp_path / "ev" / "static" / "eval" / f"{clip_id}.mp4")
     assert (info.width, info.fps, info.has_audio) == (128, 25, True)

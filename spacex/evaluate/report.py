@@ -37,13 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from spacex import files, media, tracking
+from spacex.evaluate.metrics import registry
 
 # Canonical column order; names score.py may add later are appended after these, sorted.
-METRICS = ("psnr", "ssim", "lpips", "fid", "cpbd", "lmd_mouth", "lmd_face", "lse_d", "lse_c", "av_offset_syncnet",
-           "av_corr", "av_conf", "av_offset", "blink_rate", "yaw_std", "pitch_std", "roll_std", "angular_speed",
-           "jitter")
-HIGHER = frozenset({"psnr", "ssim", "cpbd", "lse_c", "av_corr", "av_conf"})
-LOWER = frozenset({"lpips", "fid", "lmd_mouth", "lmd_face", "lse_d", "jitter"})
+METRICS, HIGHER, LOWER = registry.TABLE, registry.HIGHER, registry.LOWER  # spacex.evaluate.metrics.registry
 REFERENCES = ("ground_truth", "static")  # reference rows: not candidates for "best"
 PREFERRED = ("spacex",) + REFERENCES  # default row order: these first, then the rest alphabetically
 SIDE_BY_SIDE = "side_by_side"

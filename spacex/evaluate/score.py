@@ -37,14 +37,12 @@ from spacex.errors import KitError
 from spacex.evaluate import protocol as proto
 from spacex.evaluate.baselines import BaselinesConfig, folder_methods, make_adapters
 from spacex.evaluate.baselines.base import paste_back
-from spacex.evaluate.metrics import image, landmarks as lmk, sharpness
+from spacex.evaluate.metrics import image, landmarks as lmk, registry, sharpness
 from spacex.evaluate import sync
 from spacex.weights import MissingWeights
 
 REFERENCE = ("spacex", "ground_truth", "static")
-FIELDS = ["clip_id", "frames", "offset", "psnr", "ssim", "lpips", "cpbd", "lmd_mouth", "lmd_face",
-          "landmarks_missing", "lse_d", "lse_c", "av_offset_syncnet", "av_corr", "av_conf", "av_offset",
-          "blink_rate", "yaw_std", "pitch_std", "roll_std", "angular_speed", "jitter"]
+FIELDS = ["clip_id", "frames", "offset", *registry.PER_CLIP]  # per_clip.csv columns
 
 
 class Unavailable(RuntimeError):
@@ -241,14 +239,13 @@ def score_method(cfg: Config, method: str, limit: int | None = None, progress: b
     summary["clips"] = len(rows)
     if not rows:
         summary.update(status="unavailable", reason=f"no clip could be scored ({len(summary['skipped'])} skipped)")
-    for key in FIELDS[3:]:
-        if key == "landmarks_missing":
-            continue
-        summary["metrics"][key] = _mean(rows, key)
+    for key in registry.PER_CLIP:
+        if registry.BY_NAME[key].in_table:
+            summary["metrics"][key] = _mean(rows, key)
     if fid.get() is not None and rows:
         summary["metrics"]["fid"] = fid.value.compute()
-    for name, lazy, keys in (("lpips", lpips, ["lpips"]), ("fid", fid, ["fid"]),
-                             ("syncnet", syncnet, ["lse_d", "lse_c", "av_offset_syncnet"])):
+    for lazy, keys in ((lpips, registry.needing("alexnet")), (fid, registry.needing("inception_fid")),
+                       (syncnet, registry.needing("syncnet_v2"))):
         if lazy.reason:
             for k in keys:
                 summary["metrics"].pop(k, None)
