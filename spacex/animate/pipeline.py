@@ -118,6 +118,35 @@ class AnimateResult:
         return p
 
 
+@dataclass
+class _Photo:
+    """Step 1's output: the photo and what every frame is made relative to."""
+    image: np.ndarray  # (H, W, 3) uint8
+    track: FaceTrack  # the face crop box
+    fit: posefit.Pose  # its head pose (1 frame)
+    seen_iris: bool
+    gaze: np.ndarray  # (2,) eye widths, as detected
+    source_image: torch.Tensor  # (1, 3, S, S) the face crop in [0, 1]
+    source: dict  # face-vid2vid source features: appearance volume, canonical and source keypoints
+    centre: np.ndarray  # (3,) crop box centre, photo pixels
+    side: float  # crop box side, photo pixels
+    relative: np.ndarray  # (68, 3) photo landmarks in crop units
+    normalized: torch.Tensor  # (1, 68, 3) normalized landmarks, Speech2Landmarks' reference
+
+
+@dataclass
+class _Controls:
+    """Step 2's output: the speech and every per-frame control."""
+    wav: np.ndarray  # (N,) float32 at sample_rate
+    sample_rate: int
+    n_frames: int
+    emotion: torch.Tensor  # (1, E)
+    closure: np.ndarray  # (T,) eye closure in [0, 1]
+    gaze: np.ndarray  # (T, 2) eye widths
+    pose_delta: np.ndarray | None  # (T, 6) pose features relative to the photo; None: PoseGen, chunk by chunk
+    noise: torch.Tensor | None  # (1, Z) PoseGen's seeded noise
+
+
 def _read_rows(path: str | Path, what: str) -> np.ndarray:
     """A per-frame sequence file: .npy, or .csv / .txt with one comma-separated row per frame -> float64 array."""
     try:
@@ -157,104 +186,125 @@ class Animator:
         grows with the clip's length is the audio (16 kHz analysis copy and the 48 kHz copy muxed into the mp4,
         ~15 MB/min) and the per-frame landmark and keypoint arrays (~1.7 KB per frame, 3 MB/min)."""
         timings = dict.fromkeys(("photo", "audio", "landmarks", "keypoints", "render"), 0.0)
+        # 1. the photo: face, landmarks, pose, gaze; face-vid2vid's appearance volume, once per video
         t0 = time.perf_counter()
-        photo, track, lms, fit, src_norm = self._analyse_photo(image, options)
+        photo = self._prepare_photo(image, options)
         timings["photo"] = time.perf_counter() - t0
-
+        # 2. the speech and the controls: audio, emotion, blinks, gaze and head pose per frame
         t0 = time.perf_counter()
-        wav, sr, T = self._read_audio(audio, options)
-        emotion, _ = emo.vector(options.emotion, None, self.emotions)
-        d = self.device
-        em = torch.from_numpy(emotion[None]).to(d)
-        closure = self._blink(options, T)  # (T,)
-        seen = gazemod.detect(photo[None], lms)
-        photo_gaze = seen.gaze[0]  # (2,)
-        if options.gaze.strip().lower() != "photo":
-            if not seen.valid[0]:
-                warnings.warn("photo: no iris visible (eyes closed or low contrast); gaze edits are made relative to "
-                              "the centre", stacklevel=2)
-            if not self.l2l.args.gaze_dim:
-                warnings.warn("this Landmarks2Latents checkpoint has no gaze input (l2l.model.gaze_dim: 0): the gaze "
-                              "control has no effect on the video", stacklevel=2)
-        gaze = self._gaze(options, T, photo_gaze)  # (T, 2)
-        delta = self._pose_deltas(options, T)  # (T, 6), or None: predicted chunk by chunk
+        controls = self._prepare_controls(audio, options, photo)
         timings["audio"] = time.perf_counter() - t0
+        T = controls.n_frames
+        result = AnimateResult(
+            frames=None, audio=controls.wav, sample_rate=controls.sample_rate, fps=options.fps,
+            normalized_landmarks=np.zeros((T, 68, 3), np.float32), posed_landmarks=np.zeros((T, 68, 3), np.float32),
+            keypoints=np.zeros((T, photo.source["kp"].shape[1], 3), np.float32), pose=np.zeros((T, 3), np.float32),
+            gaze=controls.gaze.astype(np.float32), photo_gaze=photo.gaze, timings=timings, photo=photo.image,
+            box=photo.track.box)
+        # 3-5. per chunk: landmarks (Speech2Landmarks, blinks, pose), keypoints (Landmarks2Latents), frames
+        frames = self._render(photo, controls, options, result, progress)
+        if stream_to is not None:
+            result.video = media.write_video(stream_to, frames, options.fps, result.audio48(T), 48_000)
+        else:
+            result.frames = np.stack(list(frames))
+        return result
 
-        size = self.fv2v.args.resolution
-        source = to_float(crop_frames(photo[None], track.box, size)).to(d)  # (1, 3, S, S)
-        src = self.fv2v.source_features(source)  # appearance volume + canonical keypoints, once per video
+    # ------------------------------------------------------------------------------------------ 1. photo
+    def _prepare_photo(self, image, options: AnimateOptions) -> "_Photo":
+        img, track, lms, fit, src_norm = self._analyse_photo(image, options)
+        seen = gazemod.detect(img[None], lms)
+        d = self.device
+        source = to_float(crop_frames(img[None], track.box, self.fv2v.args.resolution)).to(d)  # (1, 3, S, S)
         x0, y0, x1, y1 = track.box
         centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2, 0.0]), x1 - x0
-        photo_rel = (lms[0] - centre) / side * 2  # (68, 3) photo landmarks in crop units
-        src_lm = torch.from_numpy(src_norm.astype(np.float32)).to(d)
+        return _Photo(image=img, track=track, fit=fit, seen_iris=bool(seen.valid[0]), gaze=seen.gaze[0],
+                      source_image=source, source=self.fv2v.source_features(source), centre=centre, side=side,
+                      relative=(lms[0] - centre) / side * 2,  # (68, 3) photo landmarks in crop units
+                      normalized=torch.from_numpy(src_norm.astype(np.float32)).to(d))
+
+    # --------------------------------------------------------------------------------------- 2. controls
+    def _prepare_controls(self, audio, options: AnimateOptions, photo: "_Photo") -> "_Controls":
+        wav, sr, T = self._read_audio(audio, options)
+        emotion, _ = emo.vector(options.emotion, None, self.emotions)
+        closure = self._blink(options, T)  # (T,)
+        if options.gaze.strip().lower() != "photo":
+            if not photo.seen_iris:
+                warnings.warn("photo: no iris visible (eyes closed or low contrast); gaze edits are made relative to "
+                              "the centre", stacklevel=3)
+            if not self.l2l.args.gaze_dim:
+                warnings.warn("this Landmarks2Latents checkpoint has no gaze input (l2l.model.gaze_dim: 0): the gaze "
+                              "control has no effect on the video", stacklevel=3)
+        gaze = self._gaze(options, T, photo.gaze)  # (T, 2)
+        delta = self._pose_deltas(options, T)  # (T, 6), or None: predicted chunk by chunk
         g = torch.Generator().manual_seed(options.pose_seed)
-        z = None if self.posegen is None else torch.randn(1, self.posegen.args.noise_dim, generator=g).to(d)
+        z = None if self.posegen is None else torch.randn(1, self.posegen.args.noise_dim, generator=g).to(self.device)
+        return _Controls(wav=wav, sample_rate=sr, n_frames=T, emotion=torch.from_numpy(emotion[None]).to(self.device),
+                         closure=closure, gaze=gaze, pose_delta=delta, noise=z)
 
-        result = AnimateResult(None, wav, sr, options.fps, np.zeros((T, 68, 3), np.float32),
-                               np.zeros((T, 68, 3), np.float32), np.zeros((T, src["kp"].shape[1], 3), np.float32),
-                               np.zeros((T, 3), np.float32), gaze.astype(np.float32), photo_gaze, timings,
-                               photo=photo, box=track.box)
-        states: dict[str, object] = {"s2l": None, "l2l": None, "posegen": None, "first": None}
+    # --------------------------------------------------------------------------- 3. landmarks, 4. keypoints
+    def _chunk_keypoints(self, s: int, e: int, photo: "_Photo", c: "_Controls", state: dict,
+                         options: AnimateOptions, result: AnimateResult) -> torch.Tensor:
+        """Frames s..e-1 -> driving keypoints (e - s, K, 3); fills the result's per-frame arrays."""
+        d, T, timings = self.device, c.n_frames, result.timings
+        t0 = time.perf_counter()
         ctx = max(self.s2l.context, self.l2l.context, self.posegen.context if self.posegen else 0)
+        lo, hi = max(0, s - ctx), min(T, e + ctx)  # the neighbouring audio the convolutions see
+        mfcc = torch.from_numpy(audiofeat.mfcc_per_frame(c.wav, c.sample_rate, options.fps, hi - lo, start=lo)[None]).to(d)
 
-        def chunk_frames(s: int, e: int) -> torch.Tensor:  # frames s..e-1 -> keypoints (e - s, K, 3)
-            t0 = time.perf_counter()
-            lo, hi = max(0, s - ctx), min(T, e + ctx)  # the neighbouring audio the convolutions see
-            mfcc = torch.from_numpy(audiofeat.mfcc_per_frame(wav, sr, options.fps, hi - lo, start=lo)[None]).to(d)
+        def window(k: int):  # (mfcc, context) for a model that looks k frames each side
+            a, b = max(0, s - k), min(T, e + k)
+            return mfcc[:, a - lo: b - lo], (s - a, b - e)
 
-            def window(c: int):  # (mfcc, context) for a model that looks c frames each side
-                a, b = max(0, s - c), min(T, e + c)
-                return mfcc[:, a - lo: b - lo], (s - a, b - e)
-
-            m, c = window(self.s2l.context)
-            norm, states["s2l"] = self.s2l(m, src_lm, em, states["s2l"], context=c)
-            norm = close_eyes(norm[0].cpu().numpy().astype(np.float64), closure[s:e])  # (n, 68, 3)
-            if delta is None:
-                m, c = window(self.posegen.context)
-                absolute, states["posegen"] = self.posegen.absolute(m, em, z, states["posegen"], context=c)
-                if states["first"] is None:
-                    states["first"] = absolute[:, :1]
-                dl = (absolute - states["first"])[0].cpu().numpy().astype(np.float64)  # (n, 6)
-            else:
-                dl = delta[s:e]
-            # Pose features (spacex.models.posegen) are relative to the first frame: apply them to the photo's.
-            n = e - s
-            scale = np.repeat(fit.scale, n, 0)
-            pose = posefit.Pose(np.repeat(fit.rotation, n, 0) + dl[:, :3] * 10,
-                                np.repeat(fit.translation, n, 0) + np.c_[dl[:, 3:5] * scale[:, None], np.zeros(n)],
-                                scale * np.exp(dl[:, 5]))
-            posed = posefit.pose(norm, pose)  # (n, 68, 3) photo pixels
-            timings["landmarks"] += time.perf_counter() - t0
-
-            t0 = time.perf_counter()
-            motion = (posed - centre) / side * 2 - photo_rel[None]  # landmark motion from the photo's
-            m, c = window(self.l2l.context)
-            gz = torch.from_numpy((gaze[s:e] - photo_gaze)[None].astype(np.float32)).to(d)  # gaze motion
-            kp, states["l2l"] = self.l2l(torch.from_numpy(motion[None].astype(np.float32)).to(d), m, src["kp"], em,
-                                         states["l2l"], context=c, gaze=gz)
-            result.normalized_landmarks[s:e], result.posed_landmarks[s:e] = norm, posed
-            result.keypoints[s:e], result.pose[s:e] = kp[0].cpu().numpy(), pose.rotation
-            timings["keypoints"] += time.perf_counter() - t0
-            return kp[0]
-
-        def frames(batch: int = 16):  # rendered in batches; the appearance volume was computed once
-            bar = tqdm(total=T, unit="frame", desc="animate", disable=not progress)
-            for s in range(0, T, options.chunk):
-                kp = chunk_frames(s, min(T, s + options.chunk))
-                for i in range(0, len(kp), batch):
-                    t0 = time.perf_counter()
-                    imgs = self.fv2v.render_sequence(source, src, kp[i:i + batch], batch)
-                    imgs = (imgs.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-                    timings["render"] += time.perf_counter() - t0
-                    bar.update(len(imgs))
-                    yield from imgs
-            bar.close()
-
-        if stream_to is not None:
-            result.video = media.write_video(stream_to, frames(), options.fps, result.audio48(T), 48_000)
+        # 3. landmarks: Speech2Landmarks in normalized space, blinks edited in, head pose applied
+        m, k = window(self.s2l.context)
+        norm, state["s2l"] = self.s2l(m, photo.normalized, c.emotion, state["s2l"], context=k)
+        norm = close_eyes(norm[0].cpu().numpy().astype(np.float64), c.closure[s:e])  # (n, 68, 3)
+        if c.pose_delta is None:
+            m, k = window(self.posegen.context)
+            absolute, state["posegen"] = self.posegen.absolute(m, c.emotion, c.noise, state["posegen"], context=k)
+            if state["first"] is None:
+                state["first"] = absolute[:, :1]
+            dl = (absolute - state["first"])[0].cpu().numpy().astype(np.float64)  # (n, 6)
         else:
-            result.frames = np.stack(list(frames()))
-        return result
+            dl = c.pose_delta[s:e]
+        # Pose features (spacex.models.posegen) are relative to the first frame: apply them to the photo's.
+        n, fit = e - s, photo.fit
+        scale = np.repeat(fit.scale, n, 0)
+        pose = posefit.Pose(np.repeat(fit.rotation, n, 0) + dl[:, :3] * 10,
+                            np.repeat(fit.translation, n, 0) + np.c_[dl[:, 3:5] * scale[:, None], np.zeros(n)],
+                            scale * np.exp(dl[:, 5]))
+        posed = posefit.pose(norm, pose)  # (n, 68, 3) photo pixels
+        timings["landmarks"] += time.perf_counter() - t0
+
+        # 4. keypoints: Landmarks2Latents from the landmark and gaze motion relative to the photo's
+        t0 = time.perf_counter()
+        motion = (posed - photo.centre) / photo.side * 2 - photo.relative[None]
+        m, k = window(self.l2l.context)
+        gz = torch.from_numpy((c.gaze[s:e] - photo.gaze)[None].astype(np.float32)).to(d)
+        kp, state["l2l"] = self.l2l(torch.from_numpy(motion[None].astype(np.float32)).to(d), m, photo.source["kp"],
+                                    c.emotion, state["l2l"], context=k, gaze=gz)
+        result.normalized_landmarks[s:e], result.posed_landmarks[s:e] = norm, posed
+        result.keypoints[s:e], result.pose[s:e] = kp[0].cpu().numpy(), pose.rotation
+        timings["keypoints"] += time.perf_counter() - t0
+        return kp[0]
+
+    # ----------------------------------------------------------------------------------------- 5. frames
+    def _render(self, photo: "_Photo", c: "_Controls", options: AnimateOptions, result: AnimateResult,
+                progress: bool, batch: int = 16):
+        """Yield (S, S, 3) uint8 frames, chunk by chunk; the appearance volume was computed once."""
+        state: dict[str, object] = {"s2l": None, "l2l": None, "posegen": None, "first": None}  # carried over
+        T = c.n_frames
+        bar = tqdm(total=T, unit="frame", desc="animate", disable=not progress)
+        for s in range(0, T, options.chunk):
+            kp = self._chunk_keypoints(s, min(T, s + options.chunk), photo, c, state, options, result)
+            for i in range(0, len(kp), batch):
+                t0 = time.perf_counter()
+                imgs = self.fv2v.render_sequence(photo.source_image, photo.source, kp[i:i + batch], batch)
+                imgs = (imgs.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+                result.timings["render"] += time.perf_counter() - t0
+                bar.update(len(imgs))
+                yield from imgs
+        bar.close()
 
     def _analyse_photo(self, image, options: AnimateOptions):
         """The photo's face box, 68 landmarks, head pose and normalized landmarks (1, 68, 3)."""
