@@ -8,7 +8,7 @@
                      lip-sync score that needs no external weights
     baselines/       adapters that drive Wav2Lip, MakeItTalk and PC-AVS through their own CLIs, and a folder mode
     score.py         scores one method over a split: per-clip rows + a metrics JSON
-    report.py        comparison table (markdown + CSV), plots, side-by-side videos, wandb
+    report/          the comparison report: inputs, table (markdown + CSV), plots, videos, wandb_run
 
 Definitions and quirks: eval/README.md.
 """

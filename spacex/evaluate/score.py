@@ -21,7 +21,6 @@ A clip that fails (unreadable video, no face, ...) is skipped with its reason; t
 from __future__ import annotations
 
 import csv
-import json
 import math
 import traceback
 from pathlib import Path
