@@ -2,7 +2,9 @@
 
 A checkpoint is a plain dict of tensors and JSON-like values:
     {"kind": "spacex-checkpoint", "stage": "s2l", "step": 1200, "model_args": {...}, "config": {...},
-     "git_commit": "abc123", "model": state_dict, "optimizer": ..., "scaler": ..., "rng": {...}}
+     "git_commit": "abc123", "features": {...}, "model": state_dict, "optimizer": ..., "scaler": ..., "rng": {...}}
+`features` are the store's settings the model was trained on (spacex.preprocess.store.features: landmark backend,
+sample rate, MFCC settings, emotion order, fps): inference reads them instead of library defaults.
 so a resume (or an inference run) rebuilds the same network from `model_args` alone. Loading uses
 `torch.load(weights_only=True)`: a file that carries pickled objects (classes, functions) is refused.
 

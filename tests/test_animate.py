@@ -319,3 +319,28 @@ def test_gaze_control_reaches_landmarks2latents(speech, tmp_path):
                      (f"file:{tmp_path / 'no.npy'}", "gaze file"), (f"file:{seq}", "leave the eye")):
         with pytest.raises(AnimateError, match=msg):
             run(bad)
+
+
+def test_checkpoints_carry_their_feature_settings(animator, speech, tmp_path):
+    """Inference reads the store's settings from the checkpoints (emotion order, MFCCs, backend, rate), and
+    checkpoints trained on different settings are refused with both named."""
+    from spacex import checkpoint
+
+    feats = {"backend": "groundtruth", "sample_rate": 16000, "n_mfcc": 40, "n_fft": 512, "n_mels": 64,
+             "emotions": list(reversed(DEFAULT_EMOTIONS)), "fps": 30.0}
+    runs = tmp_path / "runs"
+    for name, net in (("fv2v", animator.fv2v), ("s2l", animator.s2l), ("l2l", animator.l2l)):
+        checkpoint.save(runs / name / "last.pt", {"model_args": net.args.to_dict(), "model": net.state_dict(),
+                                                   "features": feats})
+    anim = Animator.from_runs(runs)
+    assert anim.emotions == feats["emotions"] and anim.features["n_fft"] == 512
+    assert anim.backend.name == "dlib"  # SynthTalk's exact landmarks: a photo gets the closest real detector
+    r = anim(data.astronaut(), speech[0], AnimateOptions(pose="fixed", blink="off"))
+    assert len(r.keypoints) > 0 and r.sample_rate == 16000
+    with pytest.raises(AnimateError, match="differ from the order"):
+        Animator.from_runs(runs, emotions=DEFAULT_EMOTIONS)
+    checkpoint.save(runs / "l2l" / "last.pt", {"model_args": animator.l2l.args.to_dict(),
+                                               "model": animator.l2l.state_dict(), "features": {**feats, "n_mfcc": 20}})
+    with pytest.raises(AnimateError, match=r"(fv2v|s2l)/last.pt was trained with n_mfcc=40 but .*l2l/last.pt with "
+                                           r"n_mfcc=20"):
+        Animator.from_runs(runs)

@@ -129,6 +129,8 @@ def test_smoke_training_beats_repeating_the_source(train_store, tmp_path):
     assert metrics["mouth_open_corr"] > 0.3
     model, ckpt = load_model(tmp_path / "run" / "last.pt", Speech2Landmarks)
     assert ckpt["stage"] == "s2l" and ckpt["step"] == 400 and ckpt["git_commit"]
+    assert ckpt["features"]["backend"] == "dlib" and ckpt["features"]["n_mfcc"] == 40  # what inference will read
+    assert ckpt["features"]["emotions"][0] == "neutral" and ckpt["features"]["fps"] == 30
     assert json.loads((tmp_path / "report" / "metrics.json").read_text())["mouth_lmd_vs_baseline"] < 1
 
 

@@ -56,7 +56,7 @@ class AnimateOptions:
     gaze: str = "photo"  # photo (held) | auto (fixations + saccades, seeded) | left|right|up|down|center | X,Y |
     #                      file:PATH (.npy / .csv, one X,Y row per frame); X, Y in eye widths (spacex.gaze)
     fps: float = 30.0
-    sample_rate: int = 16_000  # analysis rate for the MFCCs
+    sample_rate: int | None = None  # analysis rate for the MFCCs; None: the checkpoints' (16 kHz without one)
     chunk: int = 300  # frames per inference chunk (recurrent state carried across chunks)
     faces: str = "largest"  # several faces in the photo: "largest" (with a warning) | "error"
     min_face: int = 32  # smallest face side in pixels that is animated
@@ -147,6 +147,23 @@ class _Controls:
     noise: torch.Tensor | None  # (1, Z) PoseGen's seeded noise
 
 
+def _agreed_features(runs: Path, per_stage: dict[str, dict]) -> dict:
+    """The feature settings every checkpoint was trained with; checkpoints that disagree are an error naming both."""
+    agreed: dict = {}
+    owner: dict[str, str] = {}
+    for stage, feats in per_stage.items():
+        for k, v in feats.items():
+            if k == "backend" and stage == "fv2v":
+                continue  # face-vid2vid sees frames, not landmarks: its store's backend does not bind it
+            if k in agreed and agreed[k] != v and v is not None and agreed[k] is not None:
+                raise AnimateError(f"{runs / owner[k] / 'last.pt'} was trained with {k}={agreed[k]!r} but "
+                                   f"{runs / stage / 'last.pt'} with {k}={v!r}: retrain one on the other's store")
+            if v is not None:
+                agreed.setdefault(k, v)
+                owner.setdefault(k, stage)
+    return agreed
+
+
 def _read_rows(path: str | Path, what: str) -> np.ndarray:
     """A per-frame sequence file: .npy, or .csv / .txt with one comma-separated row per frame -> float64 array."""
     try:
@@ -156,12 +173,21 @@ def _read_rows(path: str | Path, what: str) -> np.ndarray:
     return np.asarray(seq, np.float64)
 
 
+# The feature settings of checkpoints saved without them (and of the smoke profile): the library defaults.
+DEFAULT_FEATURES = {"backend": "dlib", "sample_rate": 16_000, "n_mfcc": 40, "n_fft": 1024, "n_mels": 80}
+
+
 class Animator:
     def __init__(self, fv2v: FaceVid2Vid, s2l: Speech2Landmarks, l2l: Landmarks2Latents, posegen: PoseGen | None,
-                 emotions: list[str], device: str = "cpu"):
+                 emotions: list[str], device: str = "cpu", features: dict | None = None):
+        """`features`: the training store's settings (spacex.preprocess.store.features, saved in checkpoints);
+        missing ones take DEFAULT_FEATURES."""
         self.fv2v, self.s2l, self.l2l, self.posegen = fv2v, s2l, l2l, posegen
-        self.emotions, self.device = emotions, torch.device(device)
-        self.backend = make_backend("dlib")
+        self.features = {**DEFAULT_FEATURES, **{k: v for k, v in (features or {}).items() if v is not None}}
+        self.emotions, self.device = list(self.features.get("emotions") or emotions), torch.device(device)
+        # SynthTalk's exact landmarks exist only for SynthTalk: a photo gets the closest real detector
+        backend = self.features["backend"]
+        self.backend = make_backend("dlib" if backend == "groundtruth" else backend)
 
     @classmethod
     def from_runs(cls, runs: str | Path = "build/train", emotions: list[str] | None = None,
@@ -170,10 +196,16 @@ class Animator:
         if not runs.is_dir():
             raise AnimateError(f"no trained stages in {runs}: train them first (make repro, or dvc repro) or pass "
                                "--runs FOLDER with fv2v/, s2l/, l2l/ (and posegen/) run folders")
-        load = lambda name, build: load_model(runs / name / "last.pt", build, device)[0].to(device)  # noqa: E731
-        posegen = load("posegen", PoseGen) if (runs / "posegen" / "last.pt").exists() else None
-        return cls(load("fv2v", FaceVid2Vid), load("s2l", Speech2Landmarks), load("l2l", Landmarks2Latents),
-                   posegen, emotions or emo.DEFAULT_EMOTIONS, device)
+        names = {"fv2v": FaceVid2Vid, "s2l": Speech2Landmarks, "l2l": Landmarks2Latents, "posegen": PoseGen}
+        loaded = {n: load_model(runs / n / "last.pt", build, device) for n, build in names.items()
+                  if n != "posegen" or (runs / n / "last.pt").exists()}
+        features = _agreed_features(runs, {n: ckpt.get("features") or {} for n, (_, ckpt) in loaded.items()})
+        if emotions is not None and features.get("emotions") not in (None, list(emotions)):
+            raise AnimateError(f"emotions {list(emotions)} differ from the order the checkpoints were trained with "
+                               f"({features['emotions']})")
+        nets = {n: model.to(device) for n, (model, _) in loaded.items()}
+        return cls(nets["fv2v"], nets["s2l"], nets["l2l"], nets.get("posegen"), emotions or emo.DEFAULT_EMOTIONS,
+                   device, features)
 
     @torch.no_grad()
     def __call__(self, image: str | Path | np.ndarray, audio: str | Path, options: AnimateOptions = AnimateOptions(),
@@ -234,6 +266,10 @@ class Animator:
             if not self.l2l.args.gaze_dim:
                 warnings.warn("this Landmarks2Latents checkpoint has no gaze input (l2l.model.gaze_dim: 0): the gaze "
                               "control has no effect on the video", stacklevel=3)
+        trained_fps = self.features.get("fps")
+        if isinstance(trained_fps, (int, float)) and abs(trained_fps - options.fps) > 1e-6:
+            warnings.warn(f"the checkpoints were trained on {trained_fps:g} fps clips; animating at {options.fps:g} fps "
+                          "changes the motion per frame they learned", stacklevel=3)
         gaze = self._gaze(options, T, photo.gaze)  # (T, 2)
         delta = self._pose_deltas(options, T)  # (T, 6), or None: predicted chunk by chunk
         g = torch.Generator().manual_seed(options.pose_seed)
@@ -249,7 +285,9 @@ class Animator:
         t0 = time.perf_counter()
         ctx = max(self.s2l.context, self.l2l.context, self.posegen.context if self.posegen else 0)
         lo, hi = max(0, s - ctx), min(T, e + ctx)  # the neighbouring audio the convolutions see
-        mfcc = torch.from_numpy(audiofeat.mfcc_per_frame(c.wav, c.sample_rate, options.fps, hi - lo, start=lo)[None]).to(d)
+        f = self.features
+        mfcc = torch.from_numpy(audiofeat.mfcc_per_frame(c.wav, c.sample_rate, options.fps, hi - lo, f["n_mfcc"],
+                                                         f["n_fft"], f["n_mels"], start=lo)[None]).to(d)
 
         def window(k: int):  # (mfcc, context) for a model that looks k frames each side
             a, b = max(0, s - k), min(T, e + k)
@@ -329,11 +367,10 @@ class Animator:
         fit = posefit.fit_pose(lms)
         return photo, track, lms, fit, posefit.normalize(lms, fit)
 
-    @staticmethod
-    def _read_audio(audio, options: AnimateOptions) -> tuple[np.ndarray, int, int]:
+    def _read_audio(self, audio, options: AnimateOptions) -> tuple[np.ndarray, int, int]:
         """Mono audio at the analysis rate, and the number of output frames it spans."""
         try:
-            wav, sr = media.read_audio(audio, options.sample_rate)
+            wav, sr = media.read_audio(audio, options.sample_rate or self.features["sample_rate"])
         except (media.MediaError, OSError) as e:
             raise AnimateError(f"audio: cannot read {audio} ({e})".replace(f"({audio}: ", "(")) from e
         try:

@@ -116,6 +116,16 @@ def index(store: Path, info: dict) -> dict:
     return manifest
 
 
+# What a model trained on this store needs to see the same inputs at inference (saved in every checkpoint).
+FEATURE_SETTINGS = ("backend", "sample_rate", "n_mfcc", "n_fft", "n_mels", "emotions")
+
+
+def features(store: Path) -> dict:
+    """The store's feature settings: landmark backend, audio rate, MFCC settings, emotion order, frame rate."""
+    m = read_manifest(store)
+    return {**{k: m["settings"][k] for k in FEATURE_SETTINGS if k in m.get("settings", {})}, "fps": m.get("fps")}
+
+
 def read_manifest(store: Path) -> dict:
     p = Path(store) / "manifest.json"
     if not p.exists():

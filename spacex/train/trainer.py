@@ -25,6 +25,7 @@ import torch.distributed as dist
 
 from spacex import checkpoint, files, tracking
 from spacex.config import TrainConfig, WandbConfig
+from spacex.preprocess import store
 
 
 class Task:
@@ -144,6 +145,8 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model_args = task.model_args()
+    # what inference needs to feed the model as training did (MFCC settings, emotion order, landmark backend)
+    features = store.features(run_config["store"]) if run_config.get("store") else {}
     model = task.build_model(**model_args).to(device)
     params = list(task.parameters(model))
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
@@ -180,7 +183,7 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
         if rank == 0:
             checkpoint.save(out / "last.pt", {
                 "stage": task.name, "step": step, "model_args": model_args, "config": run_config,
-                "git_commit": checkpoint.git_commit(), "model": model.state_dict(),
+                "git_commit": checkpoint.git_commit(), "features": features, "model": model.state_dict(),
                 "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                 "extra_optimizers": {k: o.state_dict() for k, o in extra.items()},
                 "rng": {"torch": torch.get_rng_state()},
