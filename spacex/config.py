@@ -111,6 +111,7 @@ class PoseGenConfig:
     window: int = 90  # frames per training sequence
     samples: int = 4  # K noise draws per sequence for the best-of-K loss
     velocity_weight: float = 1.0
+    min_motion_ratio: float = 0.1  # notebooks/25 stops the pipeline when PoseGen's samples move less than this
     model: dict = field(default_factory=dict)  # spacex.models.posegen.PoseGenArgs
     train: TrainConfig = field(default_factory=TrainConfig)
 

@@ -67,3 +67,16 @@ def test_committed_notebooks_are_what_the_generator_writes(tmp_path):
     for name in made:
         assert (tmp_path / "notebooks" / name).read_text() == (REPO / "notebooks" / name).read_text(), \
             f"notebooks/{name} differs from tools/make_notebooks.py's output: regenerate it"
+
+
+def test_notebook_gates_take_their_thresholds_from_params():
+    """A notebook that stops the pipeline compares with a config value, never a number written in the cell."""
+    import json
+
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            for line in "".join(cell["source"]).splitlines() if cell["cell_type"] == "code" else []:
+                if line.lstrip().startswith("assert "):
+                    cond = line.split(",")[0]
+                    assert not re.search(r"(?<![\w.\[\"'])\d+\.?\d*(?![\w\]])", cond.replace("== 0", "")), \
+                        f"{nb.name}: threshold written in the notebook: {line.strip()}"

@@ -97,7 +97,7 @@ write_notebook(
         "import os\n\nfrom spacex import config\nfrom spacex.train import posegen\n\n"
         "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.dumps())",
         "metrics = posegen.main(cfg, report_dir=report_dir)\nmetrics",
-        'assert metrics["motion_ratio_rotation"] > 0.1, "PoseGen samples barely move"',
+        'assert metrics["motion_ratio_rotation"] > cfg.posegen.min_motion_ratio, "PoseGen samples barely move"',
     ],
 )
 
