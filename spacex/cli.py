@@ -42,7 +42,7 @@ def cmd_synth(args) -> int:
                   ("portraits", args.portraits)) if v is not None}
     cfg = config.load(args.profile, args.params, overrides)
     out = args.out or cfg.corpus.root
-    files.check_output_dir(out, [cfg.corpus.synth.portraits], "spacex corpus synth")
+    files.check_output_dir(out, [cfg.corpus.synth.portraits])
     summary = generate(cfg.corpus.synth, out, progress=not args.quiet)
     print(f"SynthTalk: {summary['clips']} clips {summary['splits']}, {summary['frames']} frames "
           f"({summary['seconds_of_video']} s), {summary['size_mb']} MB in {summary['generation_s']} s -> {out}")
@@ -82,7 +82,7 @@ def cmd_preprocess(args) -> int:
     if args.root:
         overrides["corpus.root"] = args.root
     cfg = config.load(args.profile, args.params, overrides)
-    files.check_output_dir(cfg.preprocess.out, [cfg.corpus.root], "spacex preprocess")
+    files.check_output_dir(cfg.preprocess.out, [cfg.corpus.root])
     if args.index:
         manifest = store.index(Path(cfg.preprocess.out), run.run_info(cfg))
         print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json")
@@ -155,7 +155,7 @@ def cmd_animate(args) -> int:
 
     if Path(args.out).suffix.lower() != ".mp4":
         raise AnimateError(f"output {args.out}: the video is an mp4; give a name ending in .mp4")
-    files.check_outputs(*animate_paths(args), command="spacex animate")  # before any work: nothing is replaced
+    files.check_outputs(*animate_paths(args))  # before any work: nothing is replaced
     if args.threads:
         import torch
 
@@ -179,8 +179,8 @@ def cmd_evaluate(args) -> int:
     from spacex.evaluate import score
 
     cfg = config.load(args.profile, args.params)
-    files.check_output_dir(cfg.evaluate.out, [cfg.corpus.root], "spacex evaluate")
-    files.check_output_dir(cfg.evaluate.reports, [cfg.corpus.root], "spacex evaluate")
+    files.check_output_dir(cfg.evaluate.out, [cfg.corpus.root])
+    files.check_output_dir(cfg.evaluate.reports, [cfg.corpus.root])
     for method in args.methods:
         s = score.score_method(cfg, method, args.limit, progress=not args.quiet)
         print(f"{method}: {s['status']}" + (f" ({s['reason']})" if s.get("reason") else f", {s['clips']} clips"))
@@ -197,7 +197,7 @@ def cmd_report(args) -> int:
 
     cfg = config.load(args.profile, args.params)
     e = cfg.evaluate
-    files.check_output_dir(e.report, [e.reports, cfg.corpus.root], "spacex report")
+    files.check_output_dir(e.report, [e.reports, cfg.corpus.root])
     s = report.build_report(e.out, e.reports, e.report, videos=e.videos, wandb_project=cfg.wandb.project,
                             ablation_dir=cfg.ablation.reports, training_runs_dir=cfg.animate.runs)
     print(f"{e.report}/table.md; wandb: {s['wandb'].get('run_dir')}")
