@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -85,16 +86,22 @@ def load_method(evaluate_out: Path, reports_dir: Path, name: str) -> dict:
     }
 
 
-def discover_methods(reports_dir: Path) -> list[str]:
-    """Method names: every <reports_dir>/*.json that looks like a score.py report."""
-    names = []
-    for p in sorted(reports_dir.glob("*.json")):
+def metrics_in(folder: Path) -> Iterator[tuple[Path, dict]]:
+    """(path, whole summary) for each readable metrics file in a folder, sorted; .info.json halves and unreadable
+    files are passed over."""
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         if files.is_info(p):
             continue
         try:
-            data = files.read_metrics(p)
+            yield p, files.read_metrics(p)
         except (OSError, json.JSONDecodeError):
             continue
+
+
+def discover_methods(reports_dir: Path) -> list[str]:
+    """Method names: every <reports_dir>/*.json that looks like a score.py report."""
+    names = []
+    for p, data in metrics_in(reports_dir):
         if isinstance(data, dict) and "status" in data and ("metrics" in data or data.get("status") != "ok"):
             names.append(p.stem)
     return names

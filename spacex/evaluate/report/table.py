@@ -6,8 +6,8 @@ import json
 import math
 from pathlib import Path
 
-from spacex import files
-from spacex.evaluate.report.inputs import HIGHER, LOWER, METRICS, REFERENCES, _csv_value, _float, arrow, fmt
+from spacex.evaluate.report.inputs import (HIGHER, LOWER, METRICS, REFERENCES, _csv_value, _float, arrow, fmt,
+                                           metrics_in)
 
 
 def _protocol_line(protocol: dict) -> str:
@@ -101,16 +101,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 def ablation_table(ablation_dir: Path) -> tuple[list[str], list[list[str]]] | None:
     """Rows stage, variant, overrides, metrics... from ablation_dir/*.json; each stage's full model first (from
     ablation_dir/../train_<stage>/metrics.json when it exists). None when there is no ablation JSON."""
-    runs = []
-    for p in sorted(ablation_dir.glob("*.json")) if ablation_dir.is_dir() else []:
-        if files.is_info(p):
-            continue
-        try:
-            d = files.read_metrics(p)
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(d, dict) and isinstance(d.get("metrics"), dict):
-            runs.append(d)
+    runs = [d for _, d in metrics_in(Path(ablation_dir)) if isinstance(d, dict) and isinstance(d.get("metrics"), dict)]
     if not runs:
         return None
     stages = sorted({str(r.get("stage", "")) for r in runs})

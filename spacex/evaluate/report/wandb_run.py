@@ -11,8 +11,6 @@ from spacex.evaluate.report.inputs import _float
 def log_run(project: str, report_dir: Path, header: list[str], rows: list[list[str]], plots: dict[str, Path],
                videos: dict[str, Path], ablation, config: dict) -> dict:
     mode = tracking.mode()
-    if mode == "disabled":
-        return {"mode": mode, "run_dir": None}
 
     def cell(v: str, col: str):
         if col in ("method",):
@@ -23,8 +21,8 @@ def log_run(project: str, report_dir: Path, header: list[str], rows: list[list[s
         return v if math.isinf(f) else f  # "inf" stays a string (JSON has no infinity)
 
     run = tracking.init(project, "report", "report", config, report_dir, job_type="report")
-    if run is None:
-        return {"mode": f"{mode} (wandb not installed)", "run_dir": None}
+    if run is None:  # disabled, or wandb not installed
+        return {"mode": mode if mode == "disabled" else f"{mode} (wandb not installed)", "run_dir": None}
     import wandb
 
     try:
