@@ -47,7 +47,7 @@ def main() -> None:
             loss.backward()
             opt.step()
             if extra:
-                task.extra_update(model, batch, extra)
+                task.extra_update(model, batch, extra, task.extra_modules(model))
             if device.type == "cuda":
                 torch.cuda.synchronize()
             if step >= 3:  # skip warm-up

@@ -5,6 +5,7 @@
     spacex corpus check  data/synthtalk               decode every clip, verify streams, print figures
     spacex preprocess [--shard i/n]                   faces, landmarks, pose, eyes, gaze, MFCCs -> the store
     spacex train STAGE [--set key=value ...]          train fv2v, s2l, posegen or l2l (torchrun -m spacex.cli train)
+    spacex keypoints                                  every clip's keypoints from the trained face-vid2vid (for L2L)
     spacex ablation VARIANT                           one of the paper's ablations (params.yaml ablation.variants)
     spacex weights list|fetch                         external weight files (cache, checksums)
     spacex animate PHOTO AUDIO -o OUT.mp4             talking-head video with sound from the trained stages
@@ -105,10 +106,21 @@ def _overrides(pairs: list[str]) -> dict:
 
 
 def cmd_train(args) -> int:
-    from spacex import config, train
+    from spacex import config
+    from spacex.train import stages
 
     cfg = config.load(args.profile, args.params, _overrides(args.set))
-    train.run(args.stage, cfg, stop_after=args.stop_after, report_dir=args.report)
+    stages.run(args.stage, cfg, stop_after=args.stop_after, report_dir=args.report)
+    return 0
+
+
+def cmd_keypoints(args) -> int:
+    from spacex import config, files
+    from spacex.train import keypoints
+
+    cfg = config.load(args.profile, args.params, _overrides(args.set))
+    files.check_output_dir(cfg.fv2v.keypoints, [cfg.corpus.root, cfg.preprocess.out, cfg.fv2v.out])
+    print(json.dumps(keypoints.main(cfg, report_dir=args.report), indent=1))
     return 0
 
 
@@ -249,23 +261,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preprocess)
 
-    from spacex.train import STAGES
+    from spacex.train.stages import STAGES
 
     p = sub.add_parser("train", help="train one stage (under torchrun: DistributedDataParallel)",
                        description="Train a stage from the store; resumes from RUN/last.pt. Multi-GPU: torchrun "
                                    "--nproc_per_node 8 -m spacex.cli train STAGE --profile paper.")
     p.add_argument("stage", choices=list(STAGES))
     _add_profile(p)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. s2l.train.steps=200 (YAML values)")
     p.add_argument("--report", default=None, help="folder for the DVC metrics and plots (rank 0)")
     p.add_argument("--stop-after", type=int, default=None, help="stop after N steps of this call")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("keypoints", help="every clip's face-vid2vid keypoints (what L2L trains on)")
+    _add_profile(p)
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides (YAML values)")
+    p.add_argument("--report", default=None, help="folder for summary.json")
+    p.set_defaults(func=cmd_keypoints)
+
     p = sub.add_parser("ablation", help="train and score one of the paper's ablations (params.yaml ablation.variants)")
     p.add_argument("variant")
     _add_profile(p)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides (YAML values)")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides (YAML values)")
     p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("animate", help="photo + speech -> talking-head mp4 with sound",

@@ -77,6 +77,8 @@ class TrainConfig:
     lr: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     grad_clip: float = 1.0  # max gradient norm (0 = off)
+    lr_milestones: list[float] = field(default_factory=list)  # fractions of `steps` where lr is multiplied by lr_gamma
+    lr_gamma: float = 0.1
     log_every: int = 50
     eval_every: int = 250
     ckpt_every: int = 250
@@ -121,8 +123,11 @@ class FV2VConfig:
     """face-vid2vid stage (`spacex train fv2v`)."""
 
     out: str = "build/train/fv2v"
+    keypoints: str = "build/keypoints"  # every clip's keypoints, extracted by stage `keypoints` for L2L
     model: dict = field(default_factory=dict)  # spacex.models.fv2v.model.FV2VArgs
     loss_weights: dict = field(default_factory=dict)  # spacex.models.fv2v.model.FV2VWeights
+    flip: float = 0.0  # probability of mirroring a (source, driving) pair (and its pose and anchors)
+    color_jitter: float = 0.0  # max relative change of brightness, contrast and saturation, the same for a pair
     train: TrainConfig = field(default_factory=TrainConfig)
 
 

@@ -106,9 +106,11 @@ write_notebook(
     "notebooks/10_train_fv2v.ipynb",
     "# 10 train face-vid2vid\n\n"
     "Self-reenactment training of face-vid2vid (appearance volume, canonical keypoints, head pose + expression, "
-    "motion field with occlusion, generator, multi-scale discriminator), then extraction of every clip's "
-    "keypoints for Landmarks2Latents. Multi-GPU: `torchrun --nproc_per_node 8 -m spacex.cli train fv2v --profile paper "
-    "--report reports/train_fv2v`.\nOutputs: `build/train/fv2v` (checkpoint, keypoints/), "
+    "motion field with occlusion, generator, multi-scale discriminator). SPACEx uses it pretrained and frozen: "
+    "the smoke renderer's run folder is versioned in the embedded DVC remote (`dvc pull` brings it, and `dvc repro` "
+    "skips this stage while its deps are unchanged; docs/training.md says how long it takes to retrain). "
+    "Multi-GPU: `torchrun --nproc_per_node 8 -m spacex.cli train fv2v --profile paper "
+    "--report reports/train_fv2v`.\nOutputs: `build/train/fv2v` (checkpoint, log, samples), "
     "`reports/train_fv2v/metrics.json` (reconstruction vs 'copy the source frame').",
     'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_fv2v"',
     [
@@ -120,10 +122,25 @@ write_notebook(
 )
 
 write_notebook(
+    "notebooks/15_keypoints.ipynb",
+    "# 15 keypoints: what Landmarks2Latents learns to predict\n\n"
+    "Every clip's face-vid2vid keypoints (source, canonical and per-frame driving), extracted with the trained, "
+    "frozen renderer from the store's face crops. Same as `spacex keypoints`.\n"
+    "Outputs: `build/keypoints/<clip>.npz`, `reports/keypoints/summary.json`.",
+    'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/keypoints"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.train import keypoints\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.dumps())",
+        "summary = keypoints.main(cfg, report_dir=report_dir)\nsummary",
+        'assert summary["clips"], "no clip got keypoints"',
+    ],
+)
+
+write_notebook(
     "notebooks/30_train_l2l.ipynb",
     "# 30 train Landmarks2Latents\n\n"
     "Maps posed landmark motion + audio + the source keypoints (FiLM on emotion) to face-vid2vid driving keypoints, "
-    "trained on the keypoints extracted by stage `train_fv2v`. The ablation switch is `l2l.model.inputs` "
+    "trained on the keypoints extracted by stage `keypoints`. The ablation switch is `l2l.model.inputs` "
     "(`audio+landmarks`, `landmarks`, `audio`): `dvc exp run -S 'profiles.smoke.l2l.model.inputs=landmarks'`.\n"
     "Outputs: `build/train/l2l`, `reports/train_l2l/metrics.json` (keypoint L1 vs 'source keypoints').",
     'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_l2l"',

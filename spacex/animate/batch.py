@@ -36,6 +36,8 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         frames += len(result.frames)
         done.append(row["clip_id"])
     demo = _demo(animator, cfg, out)
+    skipped += [(c, f"renderer control: {r}") for c, r in
+                render_reenactments(animator, cfg, [r["clip_id"] for r in rows], out / "renderer")]
     gaze = {"skipped": "no clip was rendered"}
     if done:  # how far gaze reaches the pixels: through the whole pipeline, and through face-vid2vid alone
         video = clipfmt.clip_paths(cfg.corpus.root, done[0])["video"]
@@ -88,29 +90,61 @@ def gaze_response(animator: Animator, photo, audio, step: float = 0.2) -> dict:
             "keypoint_shift": round(float(abs(seen["right"][1] - seen["left"][1]).mean()), 5)}
 
 
+def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str):
+    """face-vid2vid alone re-rendering a clip from the keypoints of its own frames (no S2L, L2L or PoseGen), in
+    the crop it was trained on: -> (crops (T, 3, S, S) uint8, renders (T, S, S, 3) uint8, crop box)."""
+    import torch
+
+    from spacex.crop import crop_frames, to_float
+    from spacex.preprocess import store
+
+    box = store.read_clip(store_dir, clip_id)["crop_box"]  # the crop face-vid2vid was trained on
+    frames, _ = media.read_frames(video)
+    fv2v = animator.fv2v
+    crops = crop_frames(frames, box, fv2v.args.resolution)  # (T, 3, S, S) uint8
+    with torch.no_grad():
+        x = to_float(crops).to(animator.device)
+        src = fv2v.source_features(x[:1])
+        recon = fv2v.render_sequence(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x))
+    return crops, (recon.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy(), box
+
+
+def render_reenactments(animator: Animator, cfg: Config, clip_ids: list[str], out: Path) -> list[tuple[str, str]]:
+    """The renderer control: every clip re-enacted by face-vid2vid from its own frames (`reenact`), written as
+    `out/<clip>.mp4` with the clip's sound and an .npz holding the crop box, like the SPACEx renders, so the
+    evaluate stage scores it under the same protocol (method `renderer`). -> [(clip, reason)] skipped."""
+    import numpy as np
+
+    out.mkdir(parents=True, exist_ok=True)
+    skipped = []
+    for clip_id in clip_ids:
+        video = clipfmt.clip_paths(cfg.corpus.root, clip_id)["video"]
+        try:
+            _, recon, box = reenact(animator, video, cfg.preprocess.out, clip_id)
+            audio, sr = media.read_audio(video, 48_000)
+            fps = media.probe(video, decode=False).fps
+        except (KitError, OSError) as e:
+            skipped.append((clip_id, str(e) or type(e).__name__))
+            continue
+        media.write_video(out / f"{clip_id}.mp4", recon, fps, audio, sr)
+        with files.atomic_path(out / f"{clip_id}.npz") as tmp:
+            np.savez(tmp, box=np.asarray(box))
+    return skipped
+
+
 def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str) -> dict:
     """The ceiling for gaze: face-vid2vid re-rendering a clip from its own frames' keypoints. On the real and the
     re-rendered crops alike, dlib finds the eyes (on a 4x upscale) and the iris detector reads the gaze; `slope`
     (least squares of rendered on real gaze x) is 1 when face-vid2vid reproduces the eye movements and 0 when its
     keypoints do not carry them. Each crop gets its own landmarks, so a head that lags is not read as gaze."""
     import numpy as np
-    import torch
     from skimage.transform import rescale
 
     from spacex import gaze
     from spacex.dlib_face import PortraitError, detect_landmarks_dlib
-    from spacex.preprocess import store
-    from spacex.crop import crop_frames, to_float
 
-    box = store.read_clip(store_dir, clip_id)["crop_box"]  # the crop face-vid2vid was trained on
-    frames, _ = media.read_frames(video)
-    fv2v, size = animator.fv2v, animator.fv2v.args.resolution
-    crops = crop_frames(frames, box, size)  # (T, 3, S, S) uint8
-    with torch.no_grad():
-        x = to_float(crops).to(animator.device)
-        src = fv2v.source_features(x[:1])
-        recon = fv2v.render_sequence(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x))
-    recon = (recon.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    crops, recon, _ = reenact(animator, video, store_dir, clip_id)
+    crops = crops.permute(0, 2, 3, 1).numpy()
 
     def read(images: np.ndarray) -> np.ndarray:  # (T, S, S, 3) -> gaze x (T,), NaN where not found
         out = np.full(len(images), np.nan)
@@ -124,7 +158,7 @@ def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | 
             out[t] = found.gaze[0, 0] if found.valid[0] else np.nan
         return out
 
-    real, fake = read(crops.permute(0, 2, 3, 1).numpy()), read(recon)
+    real, fake = read(crops), read(recon)
     ok = np.isfinite(real) & np.isfinite(fake)
     if ok.sum() < 3:
         return {"clip": clip_id, "frames": int(ok.sum()), "of": len(real), "slope": None,

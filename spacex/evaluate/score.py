@@ -4,6 +4,8 @@
 
 Methods:
     spacex         the animate stage's renders (build/animate/<clip_id>.mp4)
+    renderer       control: face-vid2vid alone re-enacting each clip from the keypoints of its own frames
+                   (build/animate/renderer/<clip_id>.mp4): the ceiling the renderer sets for every result
     ground_truth   the corpus clip itself: the known answers (PSNR inf, LMD 0) and the reference values
     static         the photo (the clip's first frame) held still, with the clip's speech: no motion at all
     wav2lip, makeittalk, pcavs
@@ -40,7 +42,7 @@ from spacex.evaluate.metrics import image, landmarks as lmk, registry, sharpness
 from spacex.evaluate import sync
 from spacex.weights import MissingWeights
 
-REFERENCE = ("spacex", "ground_truth", "static")
+REFERENCE = ("spacex", "renderer", "ground_truth", "static")
 FIELDS = ["clip_id", "frames", "offset", *registry.PER_CLIP]  # per_clip.csv columns
 
 
@@ -70,8 +72,8 @@ class Sources:
             raise ValueError(f"unknown method {method!r} (known: {', '.join(known)})")
 
     def check(self) -> None:
-        if self.method == "spacex" and not Path(self.cfg.animate.out).is_dir():
-            raise Unavailable(f"no renders in {self.cfg.animate.out}: run the animate stage first")
+        if self.method in ("spacex", "renderer") and not self._renders().is_dir():
+            raise Unavailable(f"no renders in {self._renders()}: run the animate stage first")
         missing = (self.adapter or self.folder).check() if (self.adapter or self.folder) else []
         if missing:
             raise Unavailable("; ".join(missing))
@@ -80,8 +82,8 @@ class Sources:
         gt = clipfmt.clip_paths(self.root, clip_id)["video"]
         if self.method == "ground_truth":
             return gt, None, 0
-        if self.method == "spacex":
-            p = Path(self.cfg.animate.out) / f"{clip_id}.mp4"
+        if self.method in ("spacex", "renderer"):
+            p = self._renders() / f"{clip_id}.mp4"
             if not p.is_file():
                 raise FileNotFoundError(f"{p} missing (skipped by the animate stage? see its skipped.csv)")
             return self._in_photo_framing(p, gt, clip_id), None, 0
@@ -102,8 +104,12 @@ class Sources:
         return out, None, 0  # adapters apply their known offsets (PC-AVS) themselves
 
 
+    def _renders(self) -> Path:
+        out = Path(self.cfg.animate.out)
+        return out / "renderer" if self.method == "renderer" else out
+
     def _in_photo_framing(self, render: Path, gt: Path, clip_id: str) -> Path:
-        """SPACEx renders the photo's face crop (box in the .npz beside it); pasted back into the photo so the
+        """SPACEx (and the renderer control) render the photo's face crop (box in the .npz beside it); pasted back into the photo so the
         protocol's ground-truth box cuts the same pixels as for every other method."""
         box = np.load(render.with_suffix(".npz"))["box"]
         photo = next(media.iter_frames(gt))[1]

@@ -7,7 +7,8 @@ Frames are cut with the store's stable crop box and resized to `model.resolution
 one clip (source, driving) and the driving frame's head pose as measured by preprocessing (it supervises the
 pose estimator in place of an external Hopenet). Validation on val clips: reconstruct every 4th frame from the
 first and compare L1 / PSNR with the trivial baseline "copy the source frame".
-After training, `extract_keypoints` writes per-clip driving keypoints (`<out>/keypoints/<clip>.npz`) for L2L.
+The trained renderer is then frozen: stage `keypoints` (spacex.train.keypoints) extracts every clip's
+keypoints with it for Landmarks2Latents, and the animate stage renders with it.
 """
 from __future__ import annotations
 
@@ -17,18 +18,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacex import files, media
-from spacex.checkpoint import load_model
-from spacex.crop import crop_frames, to_float
+from spacex import media
+from spacex.crop import crop_frames, to_crop_pixels, to_float
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
+from spacex.errors import ConfigError
+from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.model import FaceVid2Vid, FV2VArgs, FV2VWeights
 from spacex.preprocess import store
 from spacex.train.trainer import Task, run_stage
 
 
+def anchor_targets(landmarks: np.ndarray, iris: np.ndarray, box: np.ndarray, size: int) -> torch.Tensor:
+    """Photo-pixel landmarks (T, 68, >=2) and irises (T, 2, 2) -> the anchors' crop positions (T, A, 2) in [-1, 1]
+    (losses.ANCHORS; NaN where an iris was not seen), in crop_frames' convention."""
+    pts = np.concatenate([landmarks[..., :2], iris], 1)[:, list(L.ANCHORS)]  # (T, A, 2) photo pixels
+    return torch.from_numpy(((to_crop_pixels(pts, box, size) + 0.5) / size * 2 - 1).astype(np.float32))
+
+
 class FrameData:
-    """Cropped frames (T, 3, S, S) uint8 and head pose (T, 3) per clip of one split."""
+    """Cropped frames (T, 3, S, S) uint8, head pose (T, 3) and landmark anchors (T, A, 2) per clip of one split."""
 
     def __init__(self, corpus_root: str | Path, store_dir: str | Path, split: str, size: int):
         self.clips = []
@@ -40,9 +49,21 @@ class FrameData:
             meta = store.read_meta(store_dir, c["clip_id"])
             self.clips.append({"clip_id": c["clip_id"], "frames": crop_frames(frames, arr["crop_box"], size),
                                "rotation": torch.from_numpy(arr["rotation"].astype(np.float32)),
+                               "anchors": anchor_targets(arr["landmarks"], arr["iris"], arr["crop_box"], size),
                                "audio": arr["audio"], "fps": meta["fps"], "sample_rate": meta["sample_rate"]})
         if not self.clips:
             raise ValueError(f"no {split} clips in {store_dir}")
+
+
+def _color_jitter(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Images (N, 3, S, S) in [0, 1], relative changes r = (brightness, contrast, saturation) -> jittered."""
+    if not r.any():
+        return x
+    x = x * (1 + r[0])
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = (x - mean) * (1 + r[1]) + mean
+    gray = x.mean(1, keepdim=True)
+    return ((x - gray) * (1 + r[2]) + gray).clamp(0, 1)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -59,6 +80,9 @@ class FV2VTask(Task):
         self.args = FV2VArgs(**self.cfg.model)
         self.weights = FV2VWeights(**self.cfg.loss_weights)
         size = self.args.resolution
+        if (self.weights.landmark_anchor > 0 or self.weights.region_l1 > 0) and self.args.num_kp < len(L.ANCHORS):
+            raise ConfigError(f"fv2v.model.num_kp = {self.args.num_kp}: landmark anchors need at least "
+                              f"{len(L.ANCHORS)} keypoints (or set fv2v.loss_weights.landmark_anchor and region_l1 to 0)")
         self.train_data = FrameData(cfg.corpus.root, cfg.preprocess.out, "train", size)
         self.val_data = FrameData(cfg.corpus.root, cfg.preprocess.out, "val", size)
 
@@ -71,36 +95,47 @@ class FV2VTask(Task):
     def parameters(self, model):
         return model.generator_parameters()
 
-    def extra_optimizers(self, model, cfg):
-        if self.weights.gan <= 0:
-            return {}
-        return {"discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))}
-
     def batch(self, step, rank, world, generator) -> dict:
         B = self.cfg.train.batch_size
         clips = self.train_data.clips
         pick = torch.randint(len(clips), (B,), generator=generator).tolist()
         u = torch.rand(B, 2, generator=generator)
-        src, drv, pose = [], [], []
+        flip = (torch.rand(B, generator=generator) < self.cfg.flip).tolist()
+        jitter = (torch.rand(B, 3, generator=generator) * 2 - 1) * self.cfg.color_jitter  # drawn for every item
+        items = []
         for b in range(rank, B, world):
             c = clips[pick[b]]
             T = len(c["frames"])
             i, j = (u[b] * T).long().clamp(max=T - 1).tolist()
-            src.append(c["frames"][i])
-            drv.append(c["frames"][j])
-            pose.append(c["rotation"][j])
-        return {"source": to_float(torch.stack(src)), "driving": to_float(torch.stack(drv)),
-                "pose": torch.stack(pose), "seed": step}
+            pair = torch.stack([c["frames"][i], c["frames"][j]])  # (2, 3, S, S) uint8
+            anchors, pose = c["anchors"][[i, j]], c["rotation"][j].clone()  # (2, A, 2), (3,) yaw pitch roll
+            if flip[b]:
+                pair = pair.flip(-1)
+                anchors = anchors[:, list(L.ANCHOR_MIRROR)] * torch.tensor([-1.0, 1.0])
+                pose[[0, 2]] *= -1  # a mirrored head turns and rolls the other way
+            items.append((_color_jitter(to_float(pair), jitter[b]), anchors, pose))
+        pairs, anchors, pose = (torch.stack(x) for x in zip(*items))
+        return {"source": pairs[:, 0], "driving": pairs[:, 1], "pose": pose,
+                "anchors_source": anchors[:, 0], "anchors_driving": anchors[:, 1], "seed": step}
 
     def loss(self, model, batch):
         g = torch.Generator().manual_seed(int(batch["seed"]))
-        return model(batch["source"], batch["driving"], batch["pose"], self.weights, g)
+        return model(batch["source"], batch["driving"], batch["pose"], self.weights, g,
+                     batch["anchors_source"], batch["anchors_driving"])
 
-    def extra_update(self, net, batch, optimizers):
+    def extra_modules(self, model):
+        return {"discriminator": model.discriminator} if self.weights.gan > 0 else {}
+
+    def extra_optimizers(self, model, cfg):
+        if self.weights.gan <= 0:
+            return {}
+        return {"discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))}
+
+    def extra_update(self, net, batch, optimizers, modules):
         model = net.module if hasattr(net, "module") else net
         opt = optimizers["discriminator"]
         opt.zero_grad(set_to_none=True)
-        d = model.discriminator_loss(batch["driving"], model._last_fake)
+        d = model.discriminator_loss(batch["driving"], model._last_fake, modules["discriminator"])
         d.backward()
         opt.step()
         return {"discriminator": float(d.detach())}
@@ -139,27 +174,6 @@ class FV2VTask(Task):
                                                         c["audio"], c["sample_rate"])}
 
 
-@torch.no_grad()
-def extract_keypoints(cfg: Config, device: str = "cpu") -> Path:
-    """Per clip (all splits): the source (frame 0) keypoints and every frame's driving keypoints."""
-    model, _ = load_model(Path(cfg.fv2v.out) / "last.pt", FaceVid2Vid, device)
-    out = Path(cfg.fv2v.out) / "keypoints"
-    out.mkdir(parents=True, exist_ok=True)
-    for split in ("train", "val", "test"):
-        try:
-            data = FrameData(cfg.corpus.root, cfg.preprocess.out, split, model.args.resolution)
-        except ValueError:
-            continue
-        for c in data.clips:
-            frames = to_float(c["frames"]).to(device)
-            src = model.source_features(frames[:1])
-            kps = model.keypoints_of(src["kp_canonical"], frames)
-            with files.atomic_path(out / f"{c['clip_id']}.npz") as tmp:
-                np.savez(tmp, driving=kps.cpu().numpy(), source=src["kp"][0].cpu().numpy(),
-                         canonical=src["kp_canonical"][0].cpu().numpy())
-    return out
-
-
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
     from spacex import weights
 
@@ -167,7 +181,6 @@ def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | No
     run_config = {"profile": cfg.profile, "fv2v": asdict(cfg.fv2v), "store": cfg.preprocess.out}
 
     def finish(_metrics):
-        extract_keypoints(cfg)  # what Landmarks2Latents trains on
         return {"perceptual_vgg19": float(task.args.use_vgg and weights.status("vgg19") == "ok")}
 
     return run_stage(task, cfg.fv2v.train, cfg.fv2v.out, run_config, stop_after, report_dir,

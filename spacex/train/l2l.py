@@ -42,7 +42,7 @@ class L2LData:
                                    "mfcc": arr["mfcc"], "emotion": arr["emotion"],
                                    "driving": kp["driving"].astype(np.float32), "source": kp["source"].astype(np.float32)})
         if not self.clips:
-            raise ValueError(f"no {split} clips with keypoints in {keypoint_dir} (train fv2v first)")
+            raise ValueError(f"no {split} clips with keypoints in {keypoint_dir} (run `spacex keypoints` first)")
 
 
 class L2LTask(Task):
@@ -50,7 +50,7 @@ class L2LTask(Task):
 
     def __init__(self, cfg: Config):
         self.cfg = cfg.l2l
-        kp_dir = Path(cfg.fv2v.out) / "keypoints"
+        kp_dir = Path(cfg.fv2v.keypoints)
         self.train_data = L2LData(cfg.preprocess.out, kp_dir, "train")
         self.val_data = L2LData(cfg.preprocess.out, kp_dir, "val")
         self.mean, self.std = mfcc_stats([c["mfcc"] for c in self.train_data.clips])
@@ -102,6 +102,6 @@ class L2LTask(Task):
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
     run_config = {"profile": cfg.profile, "l2l": asdict(cfg.l2l), "store": cfg.preprocess.out,
-                  "keypoints": str(Path(cfg.fv2v.out) / "keypoints")}
+                  "keypoints": cfg.fv2v.keypoints}
     return run_stage(L2LTask(cfg), cfg.l2l.train, cfg.l2l.out, run_config, stop_after, report_dir,
                      ratios={"kp_l1_vs_baseline": ("kp_l1", "baseline_source_kp_l1")}, project=cfg.wandb.project)

@@ -48,16 +48,22 @@ class Task:
     def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
         raise NotImplementedError
 
-    # Optional hooks (GAN stages): what the main optimizer trains, and a second update per step.
+    # Optional hooks (GAN stages): what the main optimizer trains, submodules with their own optimizer (e.g. a
+    # discriminator; under DDP each gets its own DistributedDataParallel, so its gradients are averaged over
+    # ranks too), and a second update per step that gets those modules (DDP-wrapped when world > 1).
     find_unused_parameters = False
 
     def parameters(self, model: torch.nn.Module):
         return model.parameters()
 
+    def extra_modules(self, model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        """{attribute name on the model: submodule} trained by extra_optimizers (same keys)."""
+        return {}
+
     def extra_optimizers(self, model: torch.nn.Module, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
         return {}
 
-    def extra_update(self, net, batch: dict, optimizers: dict) -> dict[str, float]:
+    def extra_update(self, net, batch: dict, optimizers: dict, modules: dict) -> dict[str, float]:
         return {}
 
     def samples(self, model: torch.nn.Module, device: torch.device, out: Path) -> dict[str, Path]:
@@ -148,6 +154,8 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
     # what inference needs to feed the model as training did (MFCC settings, emotion order, landmark backend)
     features = store.features(run_config["store"]) if run_config.get("store") else {}
     model = task.build_model(**model_args).to(device)
+    if world > 1 and device.type == "cuda":  # batch statistics over all ranks (SyncBatchNorm is CUDA-only)
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     params = list(task.parameters(model))
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
     extra = task.extra_optimizers(model, cfg)
@@ -175,11 +183,21 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
         print(f"[{task.name}] {sum(p.numel() for p in model.parameters()):,} parameters, device {device}, "
               f"world {world}, AMP {use_amp}, steps {start} -> {cfg.steps}" + (" (resumed)" if start else ""),
               flush=True)
-    net = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=task.find_unused_parameters)
-           if world > 1 else model)
+    modules = task.extra_modules(model)
+    if world > 1:
+        DDP = torch.nn.parallel.DistributedDataParallel
+        # each extra module is reduced by its own DDP, not by the model's (a parameter in two reducers breaks both)
+        DDP._set_params_and_buffers_to_ignore_for_model(
+            model, [f"{name}.{k}" for name, m in modules.items() for k in m.state_dict()])
+        net = DDP(model, find_unused_parameters=task.find_unused_parameters)
+        modules = {name: DDP(m) for name, m in modules.items()}
+    else:
+        net = model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
 
     def save(step: int) -> None:
+        if world > 1:
+            _check_ranks_agree(model)
         if rank == 0:
             checkpoint.save(out / "last.pt", {
                 "stage": task.name, "step": step, "model_args": model_args, "config": run_config,
@@ -195,6 +213,10 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
     t0, done = time.time(), 0
     step = start
     for step in range(start, cfg.steps):
+        lr = lr_at(cfg, step)  # a pure function of the step, so a resumed run continues the schedule exactly
+        for o in [opt, *extra.values()]:
+            for group in o.param_groups:
+                group["lr"] = lr
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in task.batch(step, rank, world, g).items()}
         model.train()
@@ -209,7 +231,7 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
         scaler.update()
         if extra:
             with autocast:
-                logs.update(task.extra_update(net, batch, extra))
+                logs.update(task.extra_update(net, batch, extra, modules))
         done += 1
         n = step + 1
         if n % cfg.log_every == 0 or n == cfg.steps:
@@ -237,6 +259,26 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
             logger.media(step + 1, task.samples(model, device, out / "samples"))
     logger.close()
     return metrics
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """cfg.lr times lr_gamma for every milestone (a fraction of cfg.steps) already passed."""
+    return cfg.lr * cfg.lr_gamma ** sum(step >= m * cfg.steps for m in cfg.lr_milestones)
+
+
+def _check_ranks_agree(model: torch.nn.Module) -> None:
+    """Under DDP every rank must hold the same weights: a gradient that was not averaged (a module stepped
+    outside its DDP) shows here, at each checkpoint, instead of as a model that depends on the rank."""
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).cpu()
+    gathered = [torch.empty_like(sums) for _ in range(dist.get_world_size())]
+    dist.all_gather_object(gathered, sums)
+    names = [n for n, _ in model.named_parameters()]
+    for r, other in enumerate(gathered):
+        diff = (other - sums).abs()
+        if float(diff.max()) > 1e-6 * max(1.0, float(sums.abs().max())):
+            worst = int(diff.argmax())
+            raise RuntimeError(f"DDP ranks disagree: parameter {names[worst]} differs between rank "
+                               f"{dist.get_rank()} and rank {r} by {float(diff[worst]):.3g} (sum over the tensor)")
 
 
 def run_stage(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, stop_after: int | None = None,

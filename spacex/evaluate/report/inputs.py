@@ -15,7 +15,7 @@ from spacex.evaluate.metrics import registry
 
 # Canonical column order; names score.py may add later are appended after these, sorted.
 METRICS, HIGHER, LOWER = registry.TABLE, registry.HIGHER, registry.LOWER  # spacex.evaluate.metrics.registry
-REFERENCES = ("ground_truth", "static")  # reference rows: not candidates for "best"
+REFERENCES = ("renderer", "ground_truth", "static")  # reference rows: not candidates for "best"
 PREFERRED = ("spacex",) + REFERENCES  # default row order: these first, then the rest alphabetically
 
 

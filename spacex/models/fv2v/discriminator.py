@@ -1,18 +1,21 @@
-"""Multi-scale patch discriminator (hinge loss, feature maps for feature matching)."""
+"""Multi-scale patch discriminator (hinge loss, feature maps for feature matching), spectrally normalized as in
+face-vid2vid (`spectral_norm`)."""
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as sn
 
 
 class PatchDiscriminator(nn.Module):
-    def __init__(self, base: int = 32, layers: int = 3):
+    def __init__(self, base: int = 32, layers: int = 3, spectral_norm: bool = True):
         super().__init__()
+        norm = sn if spectral_norm else (lambda m: m)
         blocks, c = [], 3
         for i in range(layers):
             out = base * 2 ** i
-            blocks.append(nn.Sequential(nn.Conv2d(c, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)))
+            blocks.append(nn.Sequential(norm(nn.Conv2d(c, out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)))
             c = out
         self.blocks = nn.ModuleList(blocks)
-        self.score = nn.Conv2d(c, 1, 3, padding=1)
+        self.score = norm(nn.Conv2d(c, 1, 3, padding=1))
 
     def forward(self, x):
         feats = []
@@ -23,10 +26,10 @@ class PatchDiscriminator(nn.Module):
 
 
 class MultiScaleDiscriminator(nn.Module):
-    def __init__(self, scales=(1.0, 0.5), base: int = 32):
+    def __init__(self, scales=(1.0, 0.5), base: int = 32, spectral_norm: bool = True):
         super().__init__()
         self.scales = scales
-        self.nets = nn.ModuleList([PatchDiscriminator(base) for _ in scales])
+        self.nets = nn.ModuleList([PatchDiscriminator(base, spectral_norm=spectral_norm) for _ in scales])
 
     def forward(self, img):  # -> list of (score map, feature list), one per scale
         out = []

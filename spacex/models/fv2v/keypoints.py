@@ -6,13 +6,13 @@ from spacex.models.fv2v.blocks import Hourglass3d, down2d, grid3d
 
 
 class CanonicalKeypointDetector(nn.Module):
-    def __init__(self, num_kp: int = 20, base: int = 32, depth: int = 8, temperature: float = 0.1):
+    def __init__(self, num_kp: int = 20, base: int = 32, depth: int = 8, temperature: float = 0.1, levels: int = 2):
         super().__init__()
         self.depth, self.temperature, self.c = depth, temperature, 16
         self.encode = nn.Sequential(nn.Conv2d(3, base, 7, padding=3), nn.BatchNorm2d(base), nn.ReLU(),
                                     down2d(base, 2 * base), down2d(2 * base, 4 * base),
                                     nn.Conv2d(4 * base, self.c * depth, 1))
-        self.hourglass = Hourglass3d(self.c, ch=base, levels=2)
+        self.hourglass = Hourglass3d(self.c, ch=base, levels=levels)
         self.heat = nn.Conv3d(self.hourglass.out_channels, num_kp, 3, padding=1)
 
     def forward(self, img):  # (B, 3, H, W) -> (B, K, 3)

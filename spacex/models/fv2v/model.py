@@ -33,6 +33,10 @@ class FV2VArgs:
     spade: bool = False
     image_skip: bool = False
     use_vgg: bool = True  # perceptual loss with VGG19 when its weights are cached
+    spectral_norm: bool = True  # in the discriminator, as in face-vid2vid
+    headpose_levels: int = 4  # downsampling stages of the head pose + expression estimator (2x channels each)
+    hourglass_levels: int = 2  # of the canonical keypoint detector's and motion estimator's 3D hourglasses
+    appearance_blocks: int = 2  # 3D residual blocks of the appearance extractor
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,19 +51,23 @@ class FV2VWeights:
     keypoint_prior: float = 10.0
     head_pose: float = 20.0
     deformation: float = 5.0
+    # kit losses for small data (0 = off, as in the paper): keypoints anchored to landmarks, and an L1 that
+    # weights the mouth and eyes (losses.ANCHORS, losses.region_weights)
+    landmark_anchor: float = 0.0
+    region_l1: float = 0.0
 
 
 class FaceVid2Vid(nn.Module):
     def __init__(self, **kw):
         super().__init__()
         a = self.args = FV2VArgs(**kw)
-        self.appearance = AppearanceExtractor(a.base, a.volume_channels, a.depth)
-        self.canonical = CanonicalKeypointDetector(a.num_kp, a.base, a.depth)
-        self.headpose = HeadExpressionEstimator(a.num_kp, a.base)
-        self.motion = MotionFieldEstimator(a.num_kp, a.volume_channels, a.depth, a.base)
+        self.appearance = AppearanceExtractor(a.base, a.volume_channels, a.depth, a.appearance_blocks)
+        self.canonical = CanonicalKeypointDetector(a.num_kp, a.base, a.depth, levels=a.hourglass_levels)
+        self.headpose = HeadExpressionEstimator(a.num_kp, a.base, a.headpose_levels)
+        self.motion = MotionFieldEstimator(a.num_kp, a.volume_channels, a.depth, a.base, levels=a.hourglass_levels)
         self.generator = OcclusionAwareGenerator(a.volume_channels, a.depth, a.base, a.generator_blocks, a.spade,
                                                  a.image_skip)
-        self.discriminator = MultiScaleDiscriminator(base=a.base)
+        self.discriminator = MultiScaleDiscriminator(base=a.base, spectral_norm=a.spectral_norm)
         self.perceptual = L.Perceptual(a.use_vgg)
 
     # -- inference pieces (also used by Landmarks2Latents and the animation pipeline) --------------------
@@ -101,8 +109,10 @@ class FaceVid2Vid(nn.Module):
         return torch.cat(out)
 
     # -- training ------------------------------------------------------------------------------------
-    def forward(self, source, driving, pose_driving, weights: FV2VWeights, generator=None) -> tuple[torch.Tensor, dict]:
-        """Generator-side losses for a batch of (source, driving) frames; pose_driving (B, 3) degrees."""
+    def forward(self, source, driving, pose_driving, weights: FV2VWeights, generator=None,
+                anchors_source=None, anchors_driving=None) -> tuple[torch.Tensor, dict]:
+        """Generator-side losses for a batch of (source, driving) frames; pose_driving (B, 3) degrees;
+        anchors_* (B, A, 2): the frames' landmark anchors in [-1, 1] (NaN = unseen), for the kit losses."""
         src = self.source_features(source)
         kp_d, pose_d = self.driving_keypoints(src["kp_canonical"], driving)
         fake = self.render(source, src, kp_d)
@@ -120,17 +130,35 @@ class FaceVid2Vid(nn.Module):
         kp_w, _ = self.driving_keypoints(src["kp_canonical"], warped)
         back = torch.einsum("bij,bkj->bki", theta[:, :, :2], kp_w[..., :2]) + theta[:, None, :, 2]
         eq = weights.equivariance * (back - kp_d[..., :2]).abs().mean()
-        prior = weights.keypoint_prior * L.keypoint_prior(kp_d)
+        anchored = len(L.ANCHORS) if weights.landmark_anchor > 0 and anchors_driving is not None else 0
+        prior = weights.keypoint_prior * L.keypoint_prior(kp_d, anchored=anchored)
         pred = torch.stack([pose_d["yaw"], pose_d["pitch"], pose_d["roll"]], -1)
-        head = weights.head_pose * ((pred - pose_driving) / 10).abs().mean()  # supervised by preprocessing's pose
-        deform = weights.deformation * pose_d["delta"].abs().mean()
+        # the paper's scales: head pose L1 in degrees summed over the three angles (supervised by preprocessing's
+        # pose, in place of Hopenet's); expression deformation: L1 norm of each keypoint's delta, averaged
+        head = weights.head_pose * (pred - pose_driving).abs().mean(0).sum()
+        deform = weights.deformation * pose_d["delta"].abs().sum(-1).mean()
         loss = loss + eq + prior + head + deform
         logs.update(equivariance=eq, keypoint_prior=prior, head_pose=head, deformation=deform)
+        if weights.landmark_anchor > 0 and anchors_driving is not None:
+            anchor = weights.landmark_anchor * (L.anchor_loss(kp_d, anchors_driving) + L.anchor_loss(src["kp"], anchors_source))
+            loss = loss + anchor
+            logs["landmark_anchor"] = anchor
+        if weights.region_l1 > 0 and anchors_driving is not None:
+            w = L.region_weights(anchors_driving, driving.shape[-1])  # (B, 1, S, S)
+            region = weights.region_l1 * ((fake - driving).abs() * w).sum() / (w.sum() * 3).clamp(min=1)
+            loss = loss + region
+            logs["region_l1"] = region
         self._last_fake = fake.detach()
         return loss, {k: float(v.detach()) for k, v in logs.items()}
 
-    def discriminator_loss(self, driving, fake) -> torch.Tensor:
-        return L.hinge_d(self.discriminator(driving), self.discriminator(fake.detach()))
+    def discriminator_loss(self, driving, fake, discriminator=None) -> torch.Tensor:
+        """Hinge loss of the discriminator (or its DDP wrapper) on real and generated frames, in one forward pass
+        (one DDP forward per backward)."""
+        out = (discriminator or self.discriminator)(torch.cat([driving, fake.detach()]))
+        B = len(driving)
+        real = [(s[:B], [f[:B] for f in fs]) for s, fs in out]
+        gen = [(s[B:], [f[B:] for f in fs]) for s, fs in out]
+        return L.hinge_d(real, gen)
 
     def generator_parameters(self):
         return [p for n, p in self.named_parameters() if not n.startswith(("discriminator.", "perceptual."))]

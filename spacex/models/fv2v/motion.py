@@ -8,10 +8,11 @@ from spacex.models.fv2v.blocks import Hourglass3d, gaussian3d, grid3d
 
 
 class MotionFieldEstimator(nn.Module):
-    def __init__(self, num_kp: int, volume_channels: int = 16, depth: int = 8, ch: int = 32, compressed: int = 4):
+    def __init__(self, num_kp: int, volume_channels: int = 16, depth: int = 8, ch: int = 32, compressed: int = 4,
+                 levels: int = 2):
         super().__init__()
         self.compress = nn.Conv3d(volume_channels, compressed, 1)
-        self.hourglass = Hourglass3d((num_kp + 1) * (compressed + 1), ch=ch, levels=2)
+        self.hourglass = Hourglass3d((num_kp + 1) * (compressed + 1), ch=ch, levels=levels)
         self.mask = nn.Conv3d(self.hourglass.out_channels, num_kp + 1, 3, padding=1)
         self.occlusion = nn.Conv2d(self.hourglass.out_channels * depth, 1, 7, padding=3)
 

@@ -1,0 +1,57 @@
+"""Stage `keypoints`: every clip's face-vid2vid keypoints, extracted with the trained (frozen) renderer: what
+Landmarks2Latents learns to predict.
+
+    spacex keypoints [--profile smoke]
+
+Per clip (all splits) `<fv2v.keypoints>/<clip>.npz`: `driving` (T, K, 3) every frame's keypoints, `source`
+(K, 3) frame 0's, `canonical` (K, 3) frame 0's canonical keypoints; frames cut with the store's crop box.
+A separate stage from `train_fv2v`, so the renderer (trained once, versioned in the DVC remote) stays untouched
+when only the store or this step changes.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spacex import files
+from spacex.checkpoint import load_model
+from spacex.config import Config
+from spacex.crop import to_float
+from spacex.models.fv2v.model import FaceVid2Vid
+from spacex.train.fv2v import FrameData
+
+
+@torch.no_grad()
+def extract_keypoints(cfg: Config, device: str = "cpu") -> dict:
+    model, _ = load_model(Path(cfg.fv2v.out) / "last.pt", FaceVid2Vid, device)
+    out = Path(cfg.fv2v.keypoints)
+    out.mkdir(parents=True, exist_ok=True)
+    clips = frames = 0
+    for split in ("train", "val", "test"):
+        try:
+            data = FrameData(cfg.corpus.root, cfg.preprocess.out, split, model.args.resolution)
+        except ValueError:  # no clip of this split
+            continue
+        for c in data.clips:
+            x = to_float(c["frames"]).to(device)  # (T, 3, S, S)
+            src = model.source_features(x[:1])
+            kps = model.keypoints_of(src["kp_canonical"], x)  # (T, K, 3)
+            with files.atomic_path(out / f"{c['clip_id']}.npz") as tmp:
+                np.savez(tmp, driving=kps.cpu().numpy(), source=src["kp"][0].cpu().numpy(),
+                         canonical=src["kp_canonical"][0].cpu().numpy())
+            clips, frames = clips + 1, frames + len(x)
+    return {"clips": clips, "frames": frames}
+
+
+def main(cfg: Config, report_dir: str | Path | None = None) -> dict:
+    t0 = time.perf_counter()
+    summary = extract_keypoints(cfg)
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    if report_dir:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        (Path(report_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
