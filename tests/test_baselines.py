@@ -44,7 +44,7 @@ def test_wav2lip(tmp_path, inputs):
     photo, speech, _ = inputs
     repo = repos.wav2lip_repo(tmp_path)
     before = repos.tree(repo)
-    a = Wav2Lip(Wav2LipConfig(repo=str(repo), python=PY))
+    a = Wav2Lip(Wav2LipConfig(repo=str(repo), python=PY, env=repos.baseline_env(tmp_path)))
     assert a.check() == []
     out = a.render(photo, speech, tmp_path / "out" / "clip.mp4", tmp_path / "work.dir")
     info, rec = _check_protocol_mp4(out, speech)
@@ -63,7 +63,7 @@ def test_makeittalk_middle_panel_and_user_files(tmp_path, inputs):
     photo, speech, _ = inputs
     repo = repos.makeittalk_repo(tmp_path)
     before = repos.tree(repo)
-    a = MakeItTalk(MakeItTalkConfig(repo=str(repo), python=PY))
+    a = MakeItTalk(MakeItTalkConfig(repo=str(repo), python=PY, env=repos.baseline_env(tmp_path)))
     assert a.check() == []
     out = a.render(photo, speech, tmp_path / "out" / "clip.mp4", tmp_path / "work")
     info, rec = _check_protocol_mp4(out, speech)
@@ -93,7 +93,7 @@ def test_pcavs_offset_and_paste_back(tmp_path, inputs):
     photo, _, speech = inputs
     repo = repos.pcavs_repo(tmp_path)
     before = repos.tree(repo)
-    a = PCAVS(PCAVSConfig(repo=str(repo), python=PY))
+    a = PCAVS(PCAVSConfig(repo=str(repo), python=PY, env=repos.baseline_env(tmp_path)))
     assert a.check() == []
     out = a.render(photo, speech, tmp_path / "out" / "clip.mp4", tmp_path / "work")
     info, rec = _check_protocol_mp4(out, speech)
@@ -117,16 +117,25 @@ def test_pcavs_offset_and_paste_back(tmp_path, inputs):
 def test_check_lists_what_is_missing(tmp_path):
     repo = repos.pcavs_repo(tmp_path)
     (repo / "checkpoints/demo/latest_net_V.pth").unlink()
-    problems = PCAVS(PCAVSConfig(repo=str(repo), python=PY)).check()
+    problems = PCAVS(PCAVSConfig(repo=str(repo), python=PY, env=repos.baseline_env(tmp_path))).check()
     assert problems == [f"pcavs: checkpoint latest_net_V.pth missing: expected at {repo}/checkpoints/demo/latest_net_V.pth"]
 
     repo = repos.makeittalk_repo(tmp_path)
     (repo / "examples/dump/emb.pickle").unlink()
     (repo / "examples/ckpt/ckpt_autovc.pth").unlink()
-    problems = MakeItTalk(MakeItTalkConfig(repo=str(repo), python="/no/such/python")).check()
+    problems = MakeItTalk(MakeItTalkConfig(repo=str(repo), python="/no/such/python", env=repos.baseline_env(tmp_path))).check()
     assert len(problems) == 3
     assert f"expected at {repo}/examples/ckpt/ckpt_autovc.pth" in problems[0]
     assert "emb.pickle" in problems[1] and "interpreter '/no/such/python'" in problems[2]
+
+    # what the official code would fetch or call at run time is named before any inference: the weight file with
+    # the cache path it is looked for at, and ffmpeg
+    env = repos.baseline_env(tmp_path / "bare")
+    (tmp_path / "bare" / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth").unlink()
+    problems = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "p2")), python=PY,
+                                 env={**env, "PATH": str(tmp_path / "empty")})).check()
+    assert len(problems) == 2 and "ffmpeg not found on PATH" in problems[0], problems
+    assert f"vgg19-dcbb9e9d.pth missing: expected at {tmp_path}/bare/torch/hub/checkpoints/vgg19" in problems[1]
 
     problems = Wav2Lip(Wav2LipConfig(repo=str(tmp_path / "nowhere"), python=PY)).check()
     assert "does not exist (clone https://github.com/Rudrabha/Wav2Lip)" in problems[0]
@@ -140,7 +149,7 @@ def test_failing_cli_reports_its_stderr(tmp_path, inputs):
     photo, speech, _ = inputs
     repo = repos.wav2lip_repo(tmp_path)
     (repo / "checkpoints/wav2lip_gan.pth").write_bytes(b"corrupt download")
-    a = Wav2Lip(Wav2LipConfig(repo=str(repo), python=PY))
+    a = Wav2Lip(Wav2LipConfig(repo=str(repo), python=PY, env=repos.baseline_env(tmp_path)))
     with pytest.raises(BaselineError, match="exited with 1") as e:
         a.render(photo, speech, tmp_path / "o.mp4", tmp_path / "w")
     assert "PytorchStreamReader failed reading zip archive" in str(e.value)
@@ -153,8 +162,8 @@ def test_cli_that_fails_silently(tmp_path, inputs):
     repo = repos.pcavs_repo(tmp_path)
     (repo / "inference.py").write_text("import traceback\ntry:\n    raise RuntimeError('CUDA error: no kernel image')\n"
                                        "except Exception:\n    traceback.print_exc()\n")
-    with pytest.raises(BaselineError, match="exited 0 but wrote no G_Fix_Pose_") as e:
-        PCAVS(PCAVSConfig(repo=str(repo), python=PY)).render(photo, speech, tmp_path / "o.mp4", tmp_path / "w")
+    with pytest.raises(BaselineError, match="exited 0 but wrote no G_Pose_Driven_") as e:
+        PCAVS(PCAVSConfig(repo=str(repo), python=PY, env=repos.baseline_env(tmp_path))).render(photo, speech, tmp_path / "o.mp4", tmp_path / "w")
     assert "CUDA error: no kernel image" in str(e.value)
 
 
@@ -180,7 +189,8 @@ def test_folder_method(tmp_path, inputs):
 def test_pcavs_raw_crops_with_another_offset(tmp_path, inputs):
     """paste_back=False keeps PC-AVS's 224 crops; offset=0 places generated frame j at output frame j."""
     photo, _, speech = inputs
-    a = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path)), python=PY, offset=0, paste_back=False))
+    a = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path)), python=PY, offset=0, paste_back=False,
+                          env=repos.baseline_env(tmp_path)))
     out = a.render(photo, speech, tmp_path / "o.mp4", tmp_path / "w")
     info, rec = _check_protocol_mp4(out, speech)
     frames, _ = media.read_frames(out)

@@ -60,3 +60,43 @@ def test_l2l_inputs_switch_and_baseline():
         torch.testing.assert_close(a, b)  # the switched-off input has no influence
     with pytest.raises(ValueError, match="inputs"):
         Landmarks2Latents(inputs="video", **args)
+
+
+def test_landmark_anchors_follow_a_mirrored_crop():
+    """Flipping a training pair mirrors its anchors with ANCHOR_MIRROR and x -> -x: the same targets as the
+    anchors computed from the mirrored frame's own landmarks (x -> x0 + x1 - 1 - x in photo pixels)."""
+    from spacex.models.fv2v import losses as L
+    from spacex.train.fv2v import anchor_targets
+
+    rng = np.random.default_rng(0)
+    box = np.array([10.0, 20.0, 110.0, 120.0])
+    pts = rng.uniform(20, 100, (3, 68, 3))
+    iris = rng.uniform(40, 80, (3, 2, 2))
+    mirrored = pts.copy()
+    mirrored[..., 0] = box[0] + box[2] - 1 - pts[..., 0]
+    mirrored = mirrored[:, lm.MIRROR]
+    iris_m = iris[:, ::-1].copy()
+    iris_m[..., 0] = box[0] + box[2] - 1 - iris_m[..., 0]
+    a = anchor_targets(pts, iris, box, 64)
+    b = anchor_targets(mirrored, iris_m, box, 64)
+    torch.testing.assert_close(a[:, list(L.ANCHOR_MIRROR)] * torch.tensor([-1.0, 1.0]), b)
+
+
+def test_region_weights_peak_at_mouth_and_eyes():
+    from spacex.models.fv2v import losses as L
+
+    target = torch.full((1, len(L.ANCHORS), 2), float("nan"))  # unseen ...
+    target[0, 0] = torch.tensor([-0.9, -0.9])  # a jaw point: not weighted
+    target[0, L.MOUTH_ANCHORS[0]] = torch.tensor([0.0, 0.5])  # ... but one mouth corner
+    w = L.region_weights(target, 32)  # (1, 1, 32, 32)
+    y, x = divmod(int(w.flatten().argmax()), 32)
+    assert abs((x + 0.5) / 16 - 1) < 0.07 and abs((y + 0.5) / 16 - 1 - 0.5) < 0.07
+    assert float(w[0, 0, 0, 0]) < 1e-3  # far from every mouth and eye anchor
+
+
+def test_learning_rate_milestones():
+    from spacex.config import TrainConfig
+    from spacex.train.trainer import lr_at
+
+    cfg = TrainConfig(steps=100, lr=1.0, lr_milestones=[0.5, 0.9], lr_gamma=0.1)
+    assert [lr_at(cfg, s) for s in (0, 49, 50, 89, 90, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])

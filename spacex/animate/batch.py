@@ -36,8 +36,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         frames += len(result.frames)
         done.append(row["clip_id"])
     demo = _demo(animator, cfg, out)
-    skipped += [(c, f"renderer control: {r}") for c, r in
-                render_reenactments(animator, cfg, [r["clip_id"] for r in rows], out / "renderer")]
+    control_skipped = render_reenactments(animator, cfg, [r["clip_id"] for r in rows], out / "renderer")
     gaze = {"skipped": "no clip was rendered"}
     if done:  # how far gaze reaches the pixels: through the whole pipeline, and through face-vid2vid alone
         video = clipfmt.clip_paths(cfg.corpus.root, done[0])["video"]
@@ -48,7 +47,10 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
             gaze = {"skipped": str(e)}
     with open(out / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *skipped])
-    summary = {"split": a.split, "rendered": len(done), "skipped": len(skipped), "frames": frames,
+    with open(out / "renderer" / "skipped.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("clip_id", "reason"), *control_skipped])
+    summary = {"split": a.split, "rendered": len(done), "skipped": len(skipped),
+               "renderer_control_skipped": len(control_skipped), "frames": frames,
                "demo": str(demo), "gaze_response": gaze}
     if report_dir:
         rep = Path(report_dir)

@@ -1,11 +1,13 @@
-"""Stand-in for PC-AVS's inference.py (github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS), run with the flags of
-experiments/demo_vox.sh: same csv parsing, output folder and frame numbering, without the networks.
+"""Stand-in for PC-AVS's inference.py (github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS at 201d2b9, its newest), run
+with the flags of experiments/demo_vox.sh: same csv parsing, output folders and frame numbering, without the networks.
 
 Like the original: loads checkpoints/<name>/latest_net_{G,V,E,A_sync}.pth (a missing one is an uncaught error);
 each csv line has 8 space-separated fields; errors inside a line are printed and swallowed (exit 0); frames are
-generated for target frames 2 .. n-3 (n = spectrogram frames / 4) and saved as
-results/id_<id>_pose_<pose>_audio_<audio stem>/G_Fix_Pose_/G_Fix_Pose_<j>.jpg, j from 0, so generated frame j
-belongs to source frame j + 2. The 'generated' frame is the input, cropped as voxtest_dataset.load_img does
+generated for target frames 2 .. n-3 (n = lws spectrogram frames / 4, about len/160 + 7 of them) and saved as
+results/id_<id>_pose_<pose>_audio_<audio stem>/<seq>/<seq><j>.jpg, j from 0, so generated frame j belongs to
+source frame j + 2. The sequences, as inference.py:52-58 picks them: with --driving_pose Input_, G_Pose_Driven_,
+Pose_Source_ (no G_Fix_Pose_); without it Input_ and G_Fix_Pose_; Mouth_Source_ only when the csv names a mouth
+folder that exists. The 'generated' frame is the input, cropped as voxtest_dataset.load_img does
 ([:192, 16:208], back to 224), darkened by STEP per source frame index: tests read the index back."""
 import argparse
 import os
@@ -36,13 +38,15 @@ def inference_single_audio(path_label):
     save = os.path.join("results", "id_" + id_path.split("/")[-1] + "_pose_" + pose_path.split("/")[-1]
                         + "_audio_" + os.path.basename(audio_path)[:-4])
     wav, sr = sf.read(audio_path, dtype="float32")
-    n = (1 + len(wav) // 160) // 4  # lws spectrogram frames at hop 160, 4 per video frame
+    n = (len(wav) // 160 + 7) // 4  # lws spectrogram frames at hop 160, 4 per video frame
     targets = np.arange(2, n - 2)
     ids = sorted(f for f in os.listdir(id_path) if f.endswith((".jpg", ".png")))
     img = read_image(os.path.join(id_path, ids[0]))
     c, L = opt.crop_size, opt.crop_len
     img = resize(img[:c - 2 * L, L:c - L], c, c)
-    names = ["G_Fix_Pose_"] + (["G_Pose_Driven_"] if opt.driving_pose else [])
+    names = ["Input_", "G_Pose_Driven_", "Pose_Source_"] if opt.driving_pose else ["Input_", "G_Fix_Pose_"]
+    if os.path.isdir(mouth_path):
+        names.append("Mouth_Source_")
     for name in names:
         os.makedirs(os.path.join(save, name), exist_ok=True)
     from PIL import Image
@@ -50,7 +54,8 @@ def inference_single_audio(path_label):
     for j, i in enumerate(targets):
         gen = np.clip(img * (1 - STEP * i), 0, 255).astype(np.uint8)
         for name in names:
-            Image.fromarray(gen).save(os.path.join(save, name, name + str(j) + ".jpg"), quality=95)
+            out = gen if name.startswith("G_") else img  # the other sequences show the inputs
+            Image.fromarray(out).save(os.path.join(save, name, name + str(j) + ".jpg"), quality=95)
     print("results saved..." + save)
 
 

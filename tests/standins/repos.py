@@ -44,6 +44,7 @@ def makeittalk_repo(root: Path) -> Path:
     for rel in MAKEITTALK_CKPTS:
         _put(repo, rel)
     _put(repo, "examples/dump/random_val_fl.pickle", b"left by an earlier run")
+    _put(repo, "out.mp4", b"the user's own out.mp4: main_end2end.py rewrites out.mp4 in its working folder")
     t = np.arange(32000) / 32000  # the user's own example speech (a 32 kHz tone): must stay as it is
     sf.write(repo / "examples" / "M6_04_16k.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 32000)
     return repo
@@ -60,8 +61,26 @@ def pcavs_repo(root: Path) -> Path:
         _put(repo, rel)
     _put(repo, "misc/demo.csv", b"misc/Input/517600055 1 misc/Pose_Source/517600055 160 misc/Audio_Source/"
                                 b"681600002.mp3 misc/Mouth_Source/681600002 363 dummy\n")
-    _put(repo, "results/id_old_pose_old_audio_old/G_Fix_Pose_/G_Fix_Pose_0.jpg", b"an earlier result")
+    _put(repo, "results/id_old_pose_old_audio_old/G_Pose_Driven_/G_Pose_Driven_0.jpg", b"an earlier result")
     return repo
+
+
+HUB_WEIGHTS = ["vgg19-dcbb9e9d.pth", "s3fd-619a316812.pth", "2DFAN4-cd938726ad.zip", "3DFAN4-4a694010b9.zip",
+               "depth-6c4283c0e0.zip"]
+
+
+def baseline_env(root: Path) -> dict[str, str]:
+    """What a baseline's environment has besides its clone: ffmpeg on PATH (a stub: the stand-ins never call it)
+    and the third-party weights the official code would fetch, in a torch hub cache. -> the env for its config."""
+    import os
+
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "ffmpeg").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "ffmpeg").chmod(0o755)
+    for name in HUB_WEIGHTS:
+        _put(root / "torch" / "hub" / "checkpoints", name)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "TORCH_HOME": str(root / "torch")}
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -72,6 +73,10 @@ class Adapter:
     entry: ClassVar[str]  # entry script, relative to the repository
     url: ClassVar[str]  # where the user clones it from (quoted in check messages)
     config: ClassVar[type[BaselineConfig]] = BaselineConfig  # its settings, defaulted when none are given
+    verified_commit: ClassVar[str | None] = None  # the upstream commit this adapter was last run against
+    # Weight files the official code fetches by itself at run time (offline that ends in a bare URLError), looked
+    # for in torch hub's cache of the baseline's environment: (acceptable file names, what uses it).
+    hub_weights: ClassVar[list[tuple[tuple[str, ...], str]]] = []
 
     def __init__(self, cfg: BaselineConfig | None = None, protocol: Protocol | None = None):
         self.cfg = cfg or self.config()
@@ -103,7 +108,23 @@ class Adapter:
         if shutil.which(self.cfg.python) is None:
             missing.append(f"{self.name}: interpreter {self.cfg.python!r} not found or not executable "
                            "(set python to the python of the baseline's own environment)")
+        path = self.cfg.env.get("PATH", os.environ.get("PATH", ""))
+        if shutil.which("ffmpeg", path=path) is None:
+            missing.append(f"{self.name}: ffmpeg not found on PATH (its CLI calls it; install ffmpeg or put its "
+                           "folder on evaluate.baselines.<method>.env.PATH)")
+        hub = self.hub_dir()
+        for names, what in self.hub_weights:
+            if not any((hub / n).is_file() for n in names):
+                missing.append(f"{self.name}: {what} weights {names[0]} missing: expected at {hub / names[0]}"
+                               + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "")
+                               + "; the official code would download it at run time")
         return missing
+
+    def hub_dir(self) -> Path:
+        """torch hub's checkpoint cache as the baseline's environment sees it (TORCH_HOME from its env or ours)."""
+        torch_home = self.cfg.env.get("TORCH_HOME") or os.environ.get("TORCH_HOME") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+        return Path(torch_home) / "hub" / "checkpoints"
 
     # ---- rendering
     def render(self, photo: str | Path | np.ndarray, audio: str | Path, out_mp4: str | Path,
@@ -129,13 +150,14 @@ class Adapter:
         raise NotImplementedError
 
     # ---- helpers for subclasses
-    def shadow(self, workdir: Path, writable: Sequence[str]) -> Path:
+    def shadow(self, workdir: Path, writable: Sequence[str], written_files: Sequence[str] = ()) -> Path:
         """A shadow of the repository in workdir/repo: symlinks to every top-level entry except `writable`,
-        which become empty real folders (where the CLI writes)."""
+        which become empty real folders (where the CLI writes), and `written_files`, top-level files the CLI
+        (re)writes, which are left out so that it writes a file of the run instead of through a link."""
         dest = workdir / "repo"
         dest.mkdir()
         for entry in sorted(self.repo.iterdir()):
-            if entry.name not in writable:
+            if entry.name not in writable and entry.name not in written_files:
                 (dest / entry.name).symlink_to(entry)
         for name in writable:
             (dest / name).mkdir(exist_ok=True)
@@ -146,7 +168,8 @@ class Adapter:
         Raises BaselineError (with the output tail) on a non-zero exit or timeout."""
         cmd = [self.cfg.python, *args]
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # ours, not theirs
-        env.update({"PYTHONUNBUFFERED": "1", **self.cfg.env})
+        # no __pycache__ written into the user's clone (the shadow links to its folders)
+        env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.cfg.env})
         log = workdir / f"{tag}.log"
         self.commands.append(cmd)
         try:
@@ -182,11 +205,17 @@ class Adapter:
         except Exception:
             out_mp4.unlink(missing_ok=True)  # written from a baseline output that turned out truncated
             raise
+        commit = git_commit(self.repo)
+        if self.verified_commit and commit and not commit.startswith(self.verified_commit):
+            note = (f"the clone is at {commit[:12]}, the adapter was verified against {self.verified_commit}: "
+                    "check its outputs (file names, offsets) if they look wrong")
+            notes = [*notes, note]
+            warnings.warn(f"{self.name}: {note}", stacklevel=2)
         last_t = counted.last_t
         covered = int(np.floor(last_t * fps + 0.5)) + 1  # output frames up to the nearest one to the last input
         info = RenderInfo(
             method=self.name, commands=self.commands, repo=str(self.repo),
-            repo_commit=git_commit(self.repo), checkpoints=self.checkpoint_record(), frames_in=counted.n,
+            repo_commit=commit, checkpoints=self.checkpoint_record(), frames_in=counted.n,
             fps_in=fps_in, frames_out=n_out, repeated_tail=max(0, n_out - covered), offset_applied=offset,
             notes=notes)
         out_mp4.with_suffix(".json").write_text(json.dumps(asdict(info), indent=1))

@@ -3,13 +3,17 @@
     python main_end2end.py --jpg <name>.jpg      # the jpg must be in examples/, 256x256
 
 Read from github.com/adobe-research/MakeItTalk (main_end2end.py, src/approaches/train_image_translation.py,
-commit 0a8d780): it reads examples/<jpg>; processes EVERY *.wav in examples/ (each is overwritten, resampled to
+commit 0a8d780; re-read at c3a55ed, its newest, 2026-12-02): it reads examples/<jpg>; processes EVERY *.wav in examples/ (each is overwritten, resampled to
 16 kHz by ffmpeg, then loudness-normalized to -20 dBFS by pydub); writes examples/dump/random_val_*.pickle,
-examples/pred_fls_<wav>_audio_embed.txt and out.mp4 in its working folder; and for each wav writes
+examples/pred_fls_<wav>_audio_embed.txt and out.mp4 in its working folder (a file of the run, never a link into
+the clone); and for each wav writes
 examples/<jpg stem>_pred_fls_<wav stem>_audio_embed.mp4: a 768x256 video at 62.5 fps of three panels
 [input | generated | landmarks], with that wav muxed in. Checkpoints are read from examples/ckpt/ and
-examples/dump/emb.pickle. Its face-alignment call uses `LandmarksType._3D` and device='cuda', so it needs a GPU
-and face-alignment < 1.4 (1.4 renamed the enum).
+examples/dump/emb.pickle. Its face-alignment call uses `LandmarksType._3D` and device='cuda' (main_end2end.py:71),
+and model_audio2landmark.py:245 calls .cuda() unconditionally, so it needs a GPU; `_3D` needs face-alignment
+<= 1.3.4 (renamed THREE_D after it); librosa < 0.10 (positional filters.mel arguments); it imports pynormalize,
+tensorboardX and matplotlib, which its requirements.txt omits. face-alignment fetches S3FD, 3D FAN and depth
+weights at run time: `check()` names them (hub_weights).
 
 Protecting the user's files: the run happens in a shadow of the clone whose examples/ folder is a fresh real
 folder holding only our jpg and wav, plus symlinks to examples/ckpt and to each file of examples/dump. The
@@ -46,12 +50,20 @@ class MakeItTalk(Adapter):
     entry = "main_end2end.py"
     url = "https://github.com/adobe-research/MakeItTalk"
     config = MakeItTalkConfig
+    verified_commit = "c3a55ed"  # read (not yet run) on 2026-12-02: main_end2end.py and what it imports
+    hub_weights = [  # face-alignment (<= 1.3.4) fetches these for LandmarksType._3D; names per torch version
+        (("s3fd-619a316812.pth",), "face-alignment's S3FD face detector"),
+        (("3DFAN4-4a694010b9.zip", "3DFAN4_1.5-176570af4d.zip", "3DFAN4_1.6-ec5cf40a1d.zip"),
+         "face-alignment's 3D FAN"),
+        (("depth-6c4283c0e0.zip", "depth_1.5-bc10f98e39.zip", "depth_1.6-2aa3f18772.zip"),
+         "face-alignment's depth network"),
+    ]
 
     def required_files(self) -> list[tuple[str, str]]:
         return [(p, "checkpoint") for p in CHECKPOINTS]
 
     def _render(self, photo: np.ndarray, speech: np.ndarray, out_mp4: Path, workdir: Path) -> Path:
-        run_dir = self.shadow(workdir, writable=["examples"])
+        run_dir = self.shadow(workdir, writable=["examples"], written_files=["out.mp4"])
         examples = run_dir / "examples"
         (examples / "ckpt").symlink_to(self.repo / "examples" / "ckpt")
         (examples / "dump").mkdir()

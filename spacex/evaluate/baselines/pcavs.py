@@ -3,9 +3,8 @@
     python scripts/align_68.py --folder_path <dir>               # -> <dir>_cropped/, 224x224 aligned faces
     python -u inference.py <the flags of experiments/demo_vox.sh> --meta_path_vox <one-line csv>
 
-Read from github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS (commit 16adc8b: experiments/demo_vox.sh,
-inference.py, data/voxtest_dataset.py; scripts/prepare_testing_files.py at 2c8b38f; scripts/align_68.py at
-1e909a4):
+Read from github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS (flags from experiments/demo_vox.sh at 16adc8b, all still
+parsed; inference.py, data/voxtest_dataset.py, scripts/align_68.py re-read at 201d2b9, its newest, 2026-12-02):
 - demo_vox.sh is `python -u inference.py --name demo ... --meta_path_vox ./misc/demo.csv`; we run the same
   command with our csv instead of overwriting misc/demo.csv (DEMO_VOX_FLAGS below, copied from it).
 - The csv is one space-separated line of 8 fields, as prepare_testing_files.py writes it:
@@ -14,13 +13,18 @@ inference.py, data/voxtest_dataset.py; scripts/prepare_testing_files.py at 2c8b3
   folder itself (1 frame), which is what voxtest_dataset falls back to: the pose stays fixed. Frames are read
   as '{:06}.jpg', so the aligned photo is 000000.jpg. Fields are split on whitespace: paths may not contain
   any (ours are relative to the run folder).
-- Output: results/id_<input>_pose_<pose>_audio_<audio stem>/G_Fix_Pose_/G_Fix_Pose_<j>.jpg (224x224, no
-  audio; also G_Pose_Driven_ with --driving_pose, and mp4s made by ffmpeg). Frame j is generated for target
+- Output: results/id_<input>_pose_<pose>_audio_<audio stem>/<seq>/<seq><j>.jpg (224x224, no audio; j from 0,
+  unpadded) and mp4s made by ffmpeg. Since c63c8ac (2021-04-16) `--driving_pose` (in demo_vox.sh) writes the
+  sequences Input_, G_Pose_Driven_ and Pose_Source_ and no G_Fix_Pose_ (written only without the flag); with
+  the pose source = the photo, G_Pose_Driven_ is the fixed-pose result (av_model.py:480-490). Frame j is generated for target
   frame j + 2 (target_frame_inds = arange(2, n - 2)), so generated frame j matches source frame j + 2: the
   default offset is 2; `estimate_offset` on a real output against ground truth checks it.
 - inference.py catches every exception per csv line, prints it and exits 0: a missing output is the error.
-- It calls .cuda(): a GPU is needed. align_68.py uses face-alignment's 2D FAN (weights fetched by
-  face-alignment on first use) and prints 'preprocessing failed' (exit 0) when it finds no single face.
+- It calls .cuda() unconditionally (inference.py:97, models/networks/__init__.py:40, av_model.py:56-59) and
+  torch.load without map_location (av_model.py:777-779): a GPU is needed. Importing models/networks/loss.py
+  builds VGG19(pretrained=True) (a default argument), fetching vgg19-dcbb9e9d.pth. align_68.py runs on the CPU
+  with face-alignment's 2D FAN (`LandmarksType._2D`: face-alignment <= 1.3.4; S3FD + 2D FAN fetched on first use)
+  and prints 'preprocessing failed' (exit 0) when it finds no single face. `check()` names these weight files.
 
 Framing: the generated 224 crops are registered to the photo (similarity from MTCNN's 5 points, median over
 frames) and pasted back, so the protocol's ground-truth box applies as for every other method (paste_back=False
@@ -54,7 +58,7 @@ ID = "spacexid"  # input folder name (its '_cropped' twin is what PC-AVS reads)
 @dataclass
 class PCAVSConfig(BaselineConfig):  # extra_args go after the demo_vox.sh flags: ["--gpu_ids", "1"] overrides
     offset: int = 2  # generated frame j matches source frame j + offset (PC-AVS: 2)
-    output: str = "G_Fix_Pose_"  # which generated sequence: G_Fix_Pose_ | G_Pose_Driven_
+    output: str = "G_Pose_Driven_"  # the generated sequence (with --driving_pose; G_Fix_Pose_ without it)
     paste_back: bool = True  # register the 224 crops to the photo and paste them in (same framing as the GT)
 
 
@@ -63,6 +67,13 @@ class PCAVS(Adapter):
     entry = "inference.py"
     url = "https://github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS"
     config = PCAVSConfig
+    verified_commit = "201d2b9"  # read (not yet run) on 2026-12-02
+    hub_weights = [
+        (("vgg19-dcbb9e9d.pth",), "torchvision's VGG19 (built when models/networks/loss.py is imported)"),
+        (("s3fd-619a316812.pth",), "face-alignment's S3FD face detector (scripts/align_68.py)"),
+        (("2DFAN4-cd938726ad.zip", "2DFAN4_1.5-a60332318a.zip", "2DFAN4_1.6-c827573f02.zip"),
+         "face-alignment's 2D FAN (scripts/align_68.py)"),
+    ]
 
     def required_files(self) -> list[tuple[str, str]]:
         return [(ALIGN, "face alignment script")] + [(p, "checkpoint") for p in CHECKPOINTS]

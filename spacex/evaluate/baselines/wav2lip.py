@@ -9,7 +9,8 @@ columns, so the video stops about 0.2 s before the speech does (we repeat its la
 length); it writes temp/result.avi in its working folder and muxes the wav with ffmpeg into --outfile.
 Its face detector loads face_detection/detection/sfd/s3fd.pth. Quirk: `args.face.split('.')[1]` decides
 image vs video, so any '.' elsewhere in the face path breaks it: we pass `temp/face.png`, relative to the run
-folder, whatever the workdir path is. `--nosmooth` exists in later upstream versions only: off by default.
+folder, whatever the workdir path is. `--nosmooth` exists at 5c90fa9 (its newest): off by default. It calls
+ffmpeg (inference.py:276, subprocess.call with shell=True): `check()` looks for it on PATH.
 Its environment pins torch 1.x and librosa <= 0.9 (newer librosa changed filters.mel's signature).
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Wav2Lip(Adapter):
     entry = "inference.py"
     url = "https://github.com/Rudrabha/Wav2Lip"
     config = Wav2LipConfig
+    verified_commit = "5c90fa9"  # run through this adapter with random-weight checkpoints of its own classes
 
     def checkpoint_path(self) -> Path | None:
         if not self.cfg.checkpoint or self.repo is None:
