@@ -19,6 +19,7 @@ repro: $(STAMP)
 	dvc pull
 	dvc repro
 	@cat reports/report/table.md
+	@cat reports/report/claims.md
 	@echo "All stage metrics: dvc metrics show. Videos: build/animate/, reports/report/side_by_side/."
 
 test: $(STAMP)

@@ -29,6 +29,16 @@ def test_fresh_clone_pulls_the_default_corpus_offline(tmp_path):
     status = subprocess.run([str(BIN / "dvc"), "status", "data.dvc"], cwd=clone, env=_env(),
                             capture_output=True, text=True)
     assert "changed" not in status.stdout  # what was pulled is what data.dvc records
+    # The trained smoke renderer comes with it (stage train_fv2v's cached outs), built from the profile's
+    # current fv2v section: a stale artifact (other model arguments) would not be skipped by dvc repro anyway,
+    # but it must not be what a fresh clone renders with either.
+    from spacex import checkpoint, config
+
+    ckpt = checkpoint.load(clone / "build" / "train" / "fv2v" / "last.pt")
+    smoke = config.load("smoke", params=clone / "params.yaml").fv2v
+    assert ckpt["stage"] == "fv2v" and ckpt["step"] == smoke.train.steps
+    assert {k: ckpt["model_args"][k] for k in smoke.model} == smoke.model
+    assert (clone / "reports" / "executed" / "10_train_fv2v.ipynb").is_file()
 
 
 def test_corpus_notebook_runs_under_papermill(tiny_corpus, tmp_path):

@@ -273,3 +273,36 @@ def test_bootstrap_interval_covers_the_mean_and_repeats():
     assert 1.0 <= lo and hi <= 4.0 and report.bootstrap_interval([3.0]) is None
     narrow = report.bootstrap_interval(np.r_[v[:4], v[:4], v[:4], v[:4]])
     assert narrow[1] - narrow[0] < hi - lo  # more clips, tighter interval
+
+
+def test_scorecard_verdicts_come_from_the_intervals():
+    from spacex.evaluate.report import claims
+
+    ids = [f"c{i}" for i in range(8)]
+    rng = np.random.default_rng(0)
+    base = rng.uniform(1, 2, 8)
+    per_clip = {"static": {"lmd_mouth": base}, "better": {"lmd_mouth": base - 0.5 + 0.05 * rng.standard_normal(8)},
+                "noisy": {"lmd_mouth": base + rng.standard_normal(8)}, "worse": {"lmd_mouth": base + 0.5}}
+    order = {k: list(ids) for k in per_clip}
+    order["better"] = ids[::-1]  # pairing goes by clip id, not by position
+    per_clip["better"]["lmd_mouth"] = per_clip["better"]["lmd_mouth"][::-1]
+    v = {m: claims.compare("x", per_clip, order, m, "static", "lmd_mouth", True) for m in ("better", "noisy", "worse")}
+    assert v["better"].verdict == claims.HOLDS and v["better"].effect == pytest.approx(-0.5, abs=0.05)
+    assert v["better"].interval[1] < 0 and v["better"].n == 8
+    assert v["noisy"].verdict == claims.FAILS and "includes zero" in v["noisy"].reason
+    assert v["worse"].verdict == claims.FAILS and "worse" in v["worse"].reason
+    missing = claims.compare("x", per_clip, order, "wav2lip", "static", "lmd_mouth", True)
+    assert missing.verdict == claims.UNMEASURED and "wav2lip not scored" in missing.reason
+
+
+def test_report_writes_the_scorecard(built):
+    """build_report writes claims.md/json from the per-clip files: the fabricated ones have no LMD column, so the
+    first claim is 'not measurable here' and says why; a baseline that did not run is named."""
+    report_dir, summary = built
+    rows = json.loads((report_dir / "claims.json").read_text())
+    first = rows[0]
+    assert first["comparison"] == "spacex - static" and first["verdict"] == "not measurable here", first
+    assert "lmd_mouth not available" in first["reason"]
+    wav2lip = next(r for r in rows if r["comparison"] == "spacex - wav2lip")
+    assert wav2lip["verdict"] == "not measurable here"
+    assert "claims.md" in summary["files"] and "| SPACEx beats a still photo (mouth) |" in (report_dir / "claims.md").read_text()

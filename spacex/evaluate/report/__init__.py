@@ -20,6 +20,7 @@ Outputs in report_dir:
     per_clip_box.png             per-clip distributions (box plots) per metric across methods
     traces.png                   mouth opening (ground truth and each method) with the scaled audio envelope
     side_by_side/<clip>.mp4      each method's scored crops side by side, labelled, with the ground-truth audio
+    claims.md, claims.json       the scorecard: one row per claim of the paper, verdict computed (claims.py)
     summary.json                 methods ok / unavailable, files written, the wandb run directory
     wandb/                       one run (job_type "report"), mode from WANDB_MODE (default offline)
 
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from spacex import media, tracking
+from spacex.evaluate.report import claims
 from spacex.evaluate.report.inputs import METRICS, PREFERRED, REFERENCES, arrow, bootstrap_interval, fmt
 from spacex.evaluate.report.inputs import discover_methods, load_method, metric_columns, order_methods, read_per_clip
 from spacex.evaluate.report.plots import plot_bars, plot_per_clip, plot_traces
@@ -97,6 +99,14 @@ def build_report(evaluate_out: Path, reports_dir: Path, report_dir: Path, method
             clip_order[m["method"]], per_clip[m["method"]] = read_per_clip(f)
         else:
             warnings.append(f"{m['method']}: no {f}")
+    # ---- the scorecard: one row per claim of the paper, verdicts computed from the numbers
+    animate_summary = reports_dir.parent / "animate" / "summary.json"
+    try:
+        animate = json.loads(animate_summary.read_text())
+    except (OSError, json.JSONDecodeError):
+        animate = None
+    written += claims.write(claims.scorecard(ok, per_clip, clip_order, ablation, animate), report_dir)
+
     p = plot_bars(ok, columns, report_dir / "metrics_bars.png", per_clip)
     if p:
         plots["metrics_bars"] = p

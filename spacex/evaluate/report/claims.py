@@ -1,0 +1,159 @@
+"""The scorecard: one row per claim of the paper, with the effect, its interval and a verdict computed from
+the numbers (never written by hand): `claims.md` + `claims.json` in the report folder.
+
+Verdicts:
+    holds               the effect's 95% interval lies entirely on the side the paper claims
+    does not hold       the interval reaches the other side or zero (the reason says which)
+    not measurable here what the claim needs was not run or is not measured by this pipeline (the reason says
+                        what is missing)
+Effects between methods are paired over the clips both scored (method minus reference, per clip), with a seeded
+percentile bootstrap of the mean over clips. Ablation effects come from one training run per variant (one seed,
+validation means): no interval exists, so they are reported with `n/a` and the verdict is read from the point
+estimate and says so.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spacex.evaluate.report.inputs import bootstrap_interval, fmt
+
+BASELINES = ("wav2lip", "makeittalk", "pcavs")
+HOLDS, FAILS, UNMEASURED = "holds", "does not hold", "not measurable here"
+
+
+@dataclass
+class Claim:
+    claim: str  # what the paper says, in a few words
+    comparison: str  # what is compared, e.g. "spacex - static"
+    metric: str
+    effect: float | None = None  # mean difference, in the metric's unit (sign: see `better`)
+    interval: tuple[float, float] | None = None  # 95% bootstrap interval of the effect
+    n: int = 0  # clips paired (0: not a per-clip comparison)
+    seeds: str = "0"  # training seeds behind the numbers
+    verdict: str = UNMEASURED
+    reason: str = ""
+
+
+def _paired(per_clip: dict, clip_order: dict, a: str, b: str, metric: str):
+    """Per-clip differences a - b over the clips both scored (finite values only)."""
+    if a not in per_clip or b not in per_clip or metric not in per_clip[a] or metric not in per_clip[b]:
+        return None
+    pos_b = {c: i for i, c in enumerate(clip_order[b])}
+    d = [per_clip[a][metric][i] - per_clip[b][metric][pos_b[c]] for i, c in enumerate(clip_order[a]) if c in pos_b]
+    d = np.asarray(d, np.float64)
+    return d[np.isfinite(d)]
+
+
+def compare(claim: str, per_clip: dict, clip_order: dict, a: str, b: str, metric: str, lower_is_better: bool) -> Claim:
+    """`a` is claimed better than `b` on `metric`, paired over clips."""
+    row = Claim(claim, f"{a} - {b}", metric)
+    missing = [m for m in (a, b) if m not in per_clip]
+    if missing:
+        row.reason = f"{' and '.join(missing)} not scored (see the report's 'Not run')"
+        return row
+    d = _paired(per_clip, clip_order, a, b, metric)
+    if d is None or len(d) < 2:
+        row.reason = f"{metric} not available on 2 or more common clips"
+        return row
+    row.effect, row.n, row.interval = float(d.mean()), len(d), bootstrap_interval(d)
+    lo, hi = row.interval
+    good = hi < 0 if lower_is_better else lo > 0
+    row.verdict = HOLDS if good else FAILS
+    if not good:
+        worse = lo > 0 if lower_is_better else hi < 0
+        row.reason = (f"{a} is worse than {b}: the interval excludes zero on the wrong side" if worse else
+                      f"the interval includes zero ({len(d)} clips)")
+    return row
+
+
+def ablation_claim(claim: str, ablation: tuple[list[str], list[list[str]]] | None, stage: str, better: str,
+                   worse: str, metric: str) -> Claim:
+    """Variant `better` claimed lower than variant `worse` on a validation `metric` of `stage` (one seed)."""
+    row = Claim(claim, f"{better} - {worse} ({stage} validation)", metric)
+    if ablation is None:
+        row.reason = "no ablation results (stage ablation)"
+        return row
+    header, rows = ablation
+    vals = {}
+    for r in rows:
+        if r[0] == stage and metric in header:
+            v = r[header.index(metric)]
+            vals[r[1]] = float(v) if v not in ("", None) else math.nan
+    if not all(math.isfinite(vals.get(v, math.nan)) for v in (better, worse)):
+        row.reason = f"{metric} missing for {better} or {worse}"
+        return row
+    row.effect = vals[better] - vals[worse]
+    row.verdict = HOLDS if row.effect < 0 else FAILS
+    row.reason = "one training run per variant: no interval, read from the point estimate"
+    return row
+
+
+def relative(claim: str, metrics: dict, a: str, ref: str, metric: str, tolerance: float) -> Claim:
+    """`a`'s mean `metric` within `tolerance` (relative) of `ref`'s, e.g. blink rate vs the ground truth."""
+    row = Claim(claim, f"{a} / {ref}", metric)
+    va, vr = (metrics.get(m, {}).get(metric) for m in (a, ref))
+    if not (isinstance(va, (int, float)) and isinstance(vr, (int, float)) and math.isfinite(va) and vr):
+        row.reason = f"{metric} missing for {a} or {ref}"
+        return row
+    row.effect = va / vr
+    row.verdict = HOLDS if abs(row.effect - 1) <= tolerance else FAILS
+    row.reason = f"ratio of means; holds within {tolerance:.0%} of {ref}"
+    return row
+
+
+def scorecard(ok: list[dict], per_clip: dict, clip_order: dict, ablation, animate_summary: dict | None) -> list[Claim]:
+    metrics = {m["method"]: m["metrics"] for m in ok}
+    rows = [compare("SPACEx beats a still photo (mouth)", per_clip, clip_order, "spacex", "static", "lmd_mouth", True),
+            compare("SPACEx beats a still photo (face)", per_clip, clip_order, "spacex", "static", "lmd_face", True)]
+    for b in BASELINES:
+        rows.append(compare(f"SPACEx beats {b} (mouth)", per_clip, clip_order, "spacex", b, "lmd_mouth", True))
+    rows += [
+        compare("control: the renderer carries the mouth (re-enactment vs still photo)", per_clip, clip_order,
+                "renderer", "static", "lmd_mouth", True),
+        ablation_claim("Speech2Landmarks in the normalized space beats raw image space", ablation, "s2l", "full",
+                       "s2l_raw", "mouth_lmd_vs_baseline"),
+        ablation_claim("L2L with audio + landmarks beats landmarks only", ablation, "l2l", "full", "l2l_landmarks",
+                       "kp_l1"),
+        ablation_claim("L2L with audio + landmarks beats audio only", ablation, "l2l", "full", "l2l_audio", "kp_l1"),
+        relative("blinks where asked: blink rate like the ground truth's", metrics, "spacex", "ground_truth",
+                 "blink_rate", 0.3),
+        compare("pose from speech: the head moves (yaw std above a still photo's)", per_clip, clip_order, "spacex",
+                "static", "yaw_std", False),
+        Claim("emotion intensity moves the landmarks monotonically", "-", "-", seeds="-",
+              reason="not measured by the pipeline yet (measured by hand in docs/training.md)"),
+        Claim("pose transfer from a driving video", "-", "-", seeds="-",
+              reason="not measured by the pipeline yet (`spacex animate --pose video:PATH` exists)"),
+    ]
+    gaze = (animate_summary or {}).get("gaze_response", {}).get("control", {})
+    g = Claim("gaze where asked: rendered iris shift / requested", "spacex control", "rendered_per_requested")
+    if isinstance(gaze.get("rendered_per_requested"), (int, float)):
+        g.effect = float(gaze["rendered_per_requested"])
+        g.verdict = HOLDS if g.effect >= 0.5 else FAILS
+        g.reason = "one photo, one request; holds at half the requested shift or more"
+    else:
+        g.reason = "no gaze measurement in reports/animate/summary.json"
+    rows.append(g)
+    return rows
+
+
+def write(rows: list[Claim], report_dir: Path) -> list[Path]:
+    report_dir = Path(report_dir)
+    (report_dir / "claims.json").write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+    lines = ["# Scorecard: the paper's claims on this run", "",
+             "Computed from the numbers by `spacex/evaluate/report/claims.py` (module docstring: how each verdict is "
+             "decided). Effects are method minus reference, in the metric's unit, paired over clips, with 95% "
+             "bootstrap intervals; ablations are one training run each.", "",
+             "| claim | comparison | metric | effect | 95% interval | clips | seeds | verdict | why |",
+             "|:---|:---|:---|---:|:---|---:|:---|:---|:---|"]
+    for r in rows:
+        ci = f"{fmt(r.interval[0])} .. {fmt(r.interval[1])}" if r.interval else "n/a"
+        eff = fmt(r.effect) if r.effect is not None else "–"
+        lines.append(f"| {r.claim} | {r.comparison} | {r.metric} | {eff} | {ci} | {r.n or '–'} | {r.seeds} | "
+                     f"**{r.verdict}** | {r.reason} |")
+    (report_dir / "claims.md").write_text("\n".join(lines) + "\n")
+    return [report_dir / "claims.md", report_dir / "claims.json"]
