@@ -195,6 +195,8 @@ def test_wandb_offline_run_holds_the_table(built):
     assert list(runs[0].glob("run-*.wandb"))
     tables = list((runs[0] / "files").rglob("comparison_*.table.json"))
     assert len(tables) == 1
+    scorecard = list((runs[0] / "files").rglob("claims_*.table.json"))
+    assert len(scorecard) == 1 and json.loads(scorecard[0].read_text())["columns"][-2:] == ["verdict", "reason"]
     t = json.loads(tables[0].read_text())
     header, *rows = _csv(report_dir / "table.csv")
     assert t["columns"] == header

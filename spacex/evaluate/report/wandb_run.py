@@ -1,6 +1,7 @@
 """The report's wandb run: the table, the ablation table, plots, videos and the provenance (spacex.tracking)."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -32,6 +33,11 @@ def log_run(project: str, report_dir: Path, header: list[str], rows: list[list[s
             ah, arows = ablation
             logged["ablation"] = wandb.Table(columns=ah, data=[r[:3] + [cell(v, c) for v, c in zip(r[3:], ah[3:])]
                                                                 for r in arows], allow_mixed_types=True)
+        scorecard = report_dir / "claims.json"
+        if scorecard.is_file():  # the scorecard, as written by claims.write
+            cols = ["claim", "comparison", "metric", "effect", "interval", "n", "seeds", "verdict", "reason"]
+            logged["claims"] = wandb.Table(columns=cols, allow_mixed_types=True, data=[
+                [str(r.get(c)) if c == "interval" else r.get(c) for c in cols] for r in json.loads(scorecard.read_text())])
         logged.update({f"plots/{k}": wandb.Image(str(p)) for k, p in plots.items()})
         logged.update({f"videos/{k}": wandb.Video(str(p), format="mp4") for k, p in videos.items()})
         run.log(logged)
