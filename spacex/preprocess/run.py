@@ -53,8 +53,6 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     """Arrays and metadata for one clip. Raises SkipClip (or MediaError / AudioError) with the reason."""
     cid = row["clip_id"]
     video = clipfmt.clip_paths(root, cid)["video"]
-    timings = {}
-    t0 = time.perf_counter()
     meta_in = clipfmt.read_meta(root, cid)  # a missing or broken sidecar skips the clip before any decoding
     info = media.probe(video)  # decodes everything: truncated files fail here
     if not info.has_audio:
@@ -68,17 +66,11 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
         raise SkipClip(f"audio and video lengths differ by {gap:+.3f}s")
     n_samples = int(round(T * sr / fps))
     audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
-    timings["decode"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
     track = track_face(frames, every=cfg.detect_every, min_face=cfg.min_face,
                        second_face_ratio=cfg.second_face_ratio, margin=cfg.crop_margin)
-    timings["detect"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     lms = _backend(cfg.backend)(ClipInput(cid, root, frames, track))  # (T, 68, 3)
-    timings["landmarks"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
     fit = pose.fit_pose(lms, smoothing=cfg.pose_smoothing)
     norm = pose.normalize(lms, fit)
     ear = eyes.openness(norm)
@@ -86,7 +78,6 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     irises = gaze.detect(frames, lms, smoothing=1.0)  # iris centres and gaze in the eyes' own frames
     mfcc = audiofeat.mfcc_per_frame(audio, sr, fps, T, cfg.n_mfcc, cfg.n_fft, cfg.n_mels)
     emotion, labeled = emo.vector(meta_in.emotion, meta_in.intensity, cfg.emotions)
-    timings["features"] = time.perf_counter() - t0
 
     arrays = {
         "landmarks": lms.astype(np.float32), "landmarks_norm": norm.astype(np.float32),
@@ -101,8 +92,8 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
         "backend": cfg.backend, "emotion_label": meta_in.emotion, "intensity": meta_in.intensity,
         "emotion_labeled": labeled, "speaker": meta_in.speaker, "identity": meta_in.identity,
         "blinks": [[round(a, 3), round(b, 3)] for a, b in blink_events], "face_size": track.face_size,
-        "shapes": {k: list(v.shape) for k, v in arrays.items()}, "timings": timings,
-    }
+        "shapes": {k: list(v.shape) for k, v in arrays.items()},
+    }  # no wall-clock timings in the store: it must repeat byte for byte (stage train_fv2v depends on it)
     gt_path = clipfmt.clip_paths(root, cid)["gt"]
     if gt_path.exists():
         gt_all = clipfmt.read_groundtruth(root, cid)
