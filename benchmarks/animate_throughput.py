@@ -91,9 +91,9 @@ def photo() -> np.ndarray:
 def paper_animator(cfg, fv2v_args: dict, device: str) -> Animator:
     torch.manual_seed(0)
     fv2v = FaceVid2Vid(**{**fv2v_args, "use_vgg": False}).eval()
-    s2l = Speech2Landmarks(**cfg.s2l.model).eval()
-    l2l = Landmarks2Latents(**{**cfg.l2l.model, "num_kp": fv2v.args.num_kp}).eval()
-    posegen = PoseGen(**cfg.posegen.model).eval()
+    s2l = Speech2Landmarks(**cfg.s2l.model.to_dict()).eval()
+    l2l = Landmarks2Latents(**{**cfg.l2l.model.to_dict(), "num_kp": fv2v.args.num_kp}).eval()
+    posegen = PoseGen(**cfg.posegen.model.to_dict()).eval()
     return Animator(fv2v.to(device), s2l.to(device), l2l.to(device), posegen.to(device), cfg.preprocess.emotions,
                     device)
 
@@ -168,11 +168,11 @@ def speed(args, cfg_paper, tmp: Path) -> dict:
             animator = Animator.from_runs(tmp / "runs", device=args.device)
             note = f"trained checkpoints {args.runs}"
         elif name == "paper-seq":
-            animator = paper_animator(cfg_paper, {**TINY_FV2V, "num_kp": cfg_paper.fv2v.model["num_kp"]}, args.device)
+            animator = paper_animator(cfg_paper, {**TINY_FV2V, "num_kp": cfg_paper.fv2v.model.num_kp}, args.device)
             note = "paper-size S2L/L2L/PoseGen, 32 px stand-in face-vid2vid; random init (speed only)"
         else:
             res = int(name.removeprefix("paper"))
-            animator = paper_animator(cfg_paper, {**cfg_paper.fv2v.model, "resolution": res}, args.device)
+            animator = paper_animator(cfg_paper, {**cfg_paper.fv2v.model.to_dict(), "resolution": res}, args.device)
             note = f"paper fv2v.model with resolution {res}, paper-size S2L/L2L/PoseGen; random init (speed only)"
         wav, load = speech_wav(tmp / f"{name}.wav", seconds), os.getloadavg()[0]
         tries = [timed_call(animator, wav, tmp / f"{name}.mp4", args.device) for _ in range(args.repeat)]

@@ -31,7 +31,7 @@ def main() -> None:
     print("| profile | px | K | " + " | ".join(NETWORKS) + " | inference params | per video GMAC | per frame GMAC |")
     print("|---" * (len(NETWORKS) + 6) + "|")
     for name in args.profiles:
-        model_args = dict(config.load(name).fv2v.model)
+        model_args = config.load(name).fv2v.model.to_dict()
         if args.resolution:
             model_args["resolution"] = args.resolution
         with torch.device("meta"), torch.no_grad():

@@ -29,8 +29,9 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
 
 def cmd_config(args) -> int:
     from spacex import config
+    from spacex.evaluate.score import resolved
 
-    print(config.load(args.profile, args.params).dumps())
+    print(json.dumps(resolved(config.load(args.profile, args.params)), indent=2))
     return 0
 
 

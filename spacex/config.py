@@ -1,8 +1,15 @@
 """Typed configuration, built from a profile in params.yaml.
 
-params.yaml holds `profile: <name>` (the one the pipeline runs) and `profiles: {<name>: {<section>: ...}}`.
-Each profile spells out every section, so what a run used is readable in one place; `spacex.config.load`
-turns one profile into dataclasses and refuses unknown keys (a typo is an error, not a silent default).
+One truth: the dataclasses below hold every default, and they are the embedded default run's (the `smoke`
+profile on SynthTalk); the networks' `model` / `loss_weights` sections are typed by the networks' own Args
+(spacex.models.args), whose defaults are the networks'. params.yaml holds `profile: <name>` (the one the
+pipeline runs) and `profiles: {<name>: {<section>: ...}}`, and a profile holds only what differs from these
+defaults (a test keeps it so). `spacex config --profile NAME` prints the resolved config, every key.
+
+`load` refuses, each with a message naming the key:
+- an unknown key (a typo is an error, not a silent default);
+- a key the training code fills from the data (`derived` in spacex.models.args, e.g. s2l.model.n_mfcc);
+- a missing key that dvc.yaml tracks (`profiles.${profile}.X`): DVC needs it in every profile.
 
     cfg = load()                  # the profile named in params.yaml
     cfg = load("paper")           # another profile
@@ -19,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from spacex.errors import ConfigError
+from spacex.models.args import DERIVED, FV2VArgs, FV2VWeights, L2LArgs, PoseGenArgs, S2LArgs
 
 
 @dataclass
@@ -101,7 +109,7 @@ class S2LConfig:
     # "neutral": a frame of a neutral clip of the same identity (else any other clip of that identity, else
     # the same clip): the model has to take the expression from the emotion vector, as at inference.
     source: str = "neutral"
-    model: dict = field(default_factory=dict)  # Speech2Landmarks arguments (spacex.models.s2l.S2LArgs)
+    model: S2LArgs = field(default_factory=S2LArgs)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -110,11 +118,11 @@ class PoseGenConfig:
     """Pose-from-speech stage (`spacex train posegen`)."""
 
     out: str = "build/train/posegen"
-    window: int = 90  # frames per training sequence
+    window: int = 60  # frames per training sequence
     samples: int = 4  # K noise draws per sequence for the best-of-K loss
     velocity_weight: float = 1.0
     min_motion_ratio: float = 0.1  # notebooks/25 stops the pipeline when PoseGen's samples move less than this
-    model: dict = field(default_factory=dict)  # spacex.models.posegen.PoseGenArgs
+    model: PoseGenArgs = field(default_factory=PoseGenArgs)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -124,10 +132,10 @@ class FV2VConfig:
 
     out: str = "build/train/fv2v"
     keypoints: str = "build/keypoints"  # every clip's keypoints, extracted by stage `keypoints` for L2L
-    model: dict = field(default_factory=dict)  # spacex.models.fv2v.model.FV2VArgs
-    loss_weights: dict = field(default_factory=dict)  # spacex.models.fv2v.model.FV2VWeights
-    flip: float = 0.0  # probability of mirroring a (source, driving) pair (and its pose and anchors)
-    color_jitter: float = 0.0  # max relative change of brightness, contrast and saturation, the same for a pair
+    model: FV2VArgs = field(default_factory=FV2VArgs)
+    loss_weights: FV2VWeights = field(default_factory=FV2VWeights)
+    flip: float = 0.5  # probability of mirroring a (source, driving) pair (and its pose and anchors)
+    color_jitter: float = 0.1  # max relative change of brightness, contrast and saturation, the same for a pair
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -137,7 +145,7 @@ class L2LConfig:
 
     out: str = "build/train/l2l"
     window: int = 48
-    model: dict = field(default_factory=dict)  # spacex.models.l2l.L2LArgs (inputs: the ablation switch)
+    model: L2LArgs = field(default_factory=L2LArgs)  # inputs: the paper's ablation switch
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -159,7 +167,10 @@ class AblationConfig:
 
     out: str = "build/ablation"
     reports: str = "reports/ablation"
-    variants: dict = field(default_factory=dict)
+    # the paper's ablations (METHOD.md): L2L without audio / without landmarks; S2L in image space
+    variants: dict = field(default_factory=lambda: {"l2l_landmarks": {"l2l.model.inputs": "landmarks"},
+                                                    "l2l_audio": {"l2l.model.inputs": "audio"},
+                                                    "s2l_raw": {"s2l.space": "raw"}})
 
 
 @dataclass
@@ -203,27 +214,41 @@ class Config:
     ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return as_dict(self)
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
 
 def build(cls, data: dict, where: str):
-    """A (nested) dataclass from a mapping, refusing unknown keys: also for sections that later stages type
-    themselves (e.g. evaluate.protocol), so config.py does not import them."""
+    """A (nested) dataclass from a mapping, refusing unknown and derived keys: also for sections that later
+    stages type themselves (e.g. evaluate.protocol), so config.py does not import them."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(names)})")
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(fields)})")
     kwargs = {}
     for k, v in data.items():
+        if DERIVED in fields[k].metadata:
+            raise ConfigError(f"{where}.{k}: not a config key: training sets it from {fields[k].metadata[DERIVED]}")
         t = hints[k]
         kwargs[k] = build(t, v, f"{where}.{k}") if dataclasses.is_dataclass(t) else v
     return cls(**kwargs)
+
+
+def as_dict(obj) -> dict:
+    """A config dataclass as plain data, without derived fields: what a profile may hold (build(as_dict(x)) == x
+    up to derived fields)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        if DERIVED in f.metadata:
+            continue
+        v = getattr(obj, f.name)
+        out[f.name] = as_dict(v) if dataclasses.is_dataclass(v) else json.loads(json.dumps(v))
+    return out
 
 
 def find_params(start: str | Path = ".") -> Path:
@@ -242,9 +267,30 @@ def load(profile: str | None = None, params: str | Path | None = None, overrides
     profiles = raw.get("profiles", {})
     if profile not in profiles:
         raise ConfigError(f"profile {profile!r} not in {path} (have: {sorted(profiles)})")
-    data = _override(profiles[profile], overrides)
+    data = profiles[profile] or {}
+    where = f"profiles.{profile}"
+    for key in dvc_tracked(path.parent / "dvc.yaml"):
+        node = data
+        for i, k in enumerate(key.split(".")):
+            if not isinstance(node, dict) or k not in node:
+                missing = ".".join(key.split(".")[:i + 1])
+                raise ConfigError(f"{where}.{missing}: missing: dvc.yaml tracks {where}.{key}, so every profile must "
+                                  f"state it (an empty mapping {{}} takes the defaults)")
+            node = node[k]
+    data = _override(data, overrides)
     data["profile"] = profile
-    return build(Config, data, f"profiles.{profile}")
+    return build(Config, data, where)
+
+
+def dvc_tracked(dvc_yaml: Path) -> list[str]:
+    """The profile keys dvc.yaml's stages track (`profiles.${profile}.X` -> "X"); none without a dvc.yaml."""
+    if not dvc_yaml.exists():
+        return []
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {})
+    prefix = "profiles.${profile}."
+    keys = {p[len(prefix):] for st in stages.values() for p in st.get("params", []) if isinstance(p, str)
+            and p.startswith(prefix)}
+    return sorted(keys)
 
 
 def with_overrides(cfg: Config, overrides: dict) -> Config:

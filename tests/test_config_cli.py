@@ -25,6 +25,60 @@ def test_unknown_key_is_an_error(tmp_path):
         config.load("nope", params=p)
 
 
+def test_a_model_key_is_checked_against_the_networks_own_args(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("profile: x\nprofiles:\n  x:\n    s2l:\n      model: {hiden: 64}\n")
+    with pytest.raises(KeyError, match=r"profiles\.x\.s2l\.model: unknown keys \['hiden'\]"):
+        config.load(params=p)
+    # a field that training fills from the store is not a config key: it cannot silently disagree with the data
+    p.write_text("profile: x\nprofiles:\n  x:\n    l2l:\n      model: {n_mfcc: 13}\n")
+    with pytest.raises(KeyError, match=r"profiles\.x\.l2l\.model\.n_mfcc: not a config key.*MFCC count"):
+        config.load(params=p)
+    p.write_text("profile: x\nprofiles:\n  x:\n    fv2v:\n      model: {num_kp: 15}\n")
+    assert config.load(params=p).fv2v.model.num_kp == 15 and config.load(params=p).fv2v.model.base == 32
+
+
+def test_a_key_that_dvc_tracks_is_required_in_every_profile(tmp_path):
+    (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    cmd: x\n    params:\n      - profile\n"
+                                       "      - profiles.${profile}.fv2v.keypoints\n      - profiles.${profile}.s2l\n")
+    p = tmp_path / "params.yaml"
+    p.write_text("profile: x\nprofiles:\n  x:\n    s2l: {}\n    fv2v: {out: o}\n")
+    with pytest.raises(KeyError, match=r"profiles\.x\.fv2v\.keypoints: missing: dvc\.yaml tracks"):
+        config.load(params=p)
+    p.write_text("profile: x\nprofiles:\n  x:\n    fv2v: {keypoints: k}\n")
+    with pytest.raises(KeyError, match=r"profiles\.x\.s2l: missing"):
+        config.load(params=p)
+    p.write_text("profile: x\nprofiles:\n  x:\n    s2l: {}\n    fv2v: {keypoints: k}\n")
+    assert config.load(params=p).fv2v.keypoints == "k"
+    # the real dvc.yaml tracks these, and every committed profile states them (load would refuse otherwise)
+    tracked = config.dvc_tracked(config.find_params().parent / "dvc.yaml")
+    assert {"corpus.root", "fv2v.keypoints", "s2l", "evaluate"} <= set(tracked)
+
+
+def test_profiles_hold_only_what_differs_from_the_typed_defaults():
+    """One truth: a profile value equal to its default is a second copy of it that can drift (keys dvc.yaml
+    tracks excepted: DVC needs them stated)."""
+    from spacex.evaluate.score import resolved
+
+    defaults = resolved(config.Config())
+    tracked = set(config.dvc_tracked(config.find_params().parent / "dvc.yaml"))
+    restated = []
+
+    def walk(raw, default, path):
+        for k, v in raw.items():
+            key = f"{path}{k}"
+            if isinstance(v, dict) and v and isinstance(default.get(k), dict) and key not in ("ablation.variants",):
+                walk(v, default[k], key + ".")
+            elif v != {} and key not in tracked and default.get(k) == v:
+                restated.append(key)
+
+    raw = yaml.safe_load(config.find_params().read_text())
+    for name, prof in raw["profiles"].items():
+        walk(prof, defaults, "")
+        assert not restated, f"profiles.{name} restates defaults: {restated}"
+        assert resolved(config.load(name))["profile"] == name
+
+
 def test_overrides():
     assert config.load(overrides={"corpus.synth.seed": 11}).corpus.synth.seed == 11
 

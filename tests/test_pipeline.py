@@ -33,11 +33,12 @@ def test_fresh_clone_pulls_the_default_corpus_offline(tmp_path):
     # current fv2v section: a stale artifact (other model arguments) would not be skipped by dvc repro anyway,
     # but it must not be what a fresh clone renders with either.
     from spacex import checkpoint, config
+    from spacex.models.args import FV2VArgs
 
     ckpt = checkpoint.load(clone / "build" / "train" / "fv2v" / "last.pt")
     smoke = config.load("smoke", params=clone / "params.yaml").fv2v
     assert ckpt["stage"] == "fv2v" and ckpt["step"] == smoke.train.steps
-    assert {k: ckpt["model_args"][k] for k in smoke.model} == smoke.model
+    assert FV2VArgs(**ckpt["model_args"]) == smoke.model
     assert (clone / "reports" / "executed" / "10_train_fv2v.ipynb").is_file()
 
 

@@ -80,3 +80,49 @@ def test_notebook_gates_take_their_thresholds_from_params():
                     cond = line.split(",")[0]
                     assert not re.search(r"(?<![\w.\[\"'])\d+\.?\d*(?![\w\]])", cond.replace("== 0", "")), \
                         f"{nb.name}: threshold written in the notebook: {line.strip()}"
+
+
+def test_config_depends_on_no_network_code():
+    """The config types its model sections with spacex.models.args alone: every stage reads the config, so a
+    network's code there would make every stage (the 70-minute renderer included) depend on every network."""
+    bad = sorted(m for m in closure({"spacex.config"}) if m.startswith("spacex.models.") and m != "spacex.models.args")
+    assert not bad, f"spacex.config imports {bad}"
+
+
+def _layout_entries() -> dict[str, str]:
+    """README's Layout block: {entry name (e.g. "evaluate/", "gaze.py motion.py", "tools/"): its text}."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("\n\n", 2)[1]
+    entries: dict[str, str] = {}
+    name = None
+    for line in block.splitlines():
+        m = re.match(r"^ {4}( {2})?(\S+(?: \S+\.py)*)\s{2,}(.*)$", line)
+        if m and not line.startswith(" " * 20):
+            name = m.group(2)
+            entries[name] = m.group(3)
+        elif name is not None:
+            entries[name] += " " + line.strip()
+    return entries
+
+
+def test_readme_layout_names_every_module_of_the_tree():
+    entries = _layout_entries()
+    named = " ".join(entries)
+    pkg = REPO / "spacex"
+    for f in sorted(pkg.glob("*.py")):
+        if f.stem != "__init__":
+            assert re.search(rf"(^|\s){f.name}(\s|$)", named), f"README layout does not list spacex/{f.name}"
+    for d in sorted(p for p in pkg.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
+        text = entries.get(f"{d.name}/")
+        assert text is not None, f"README layout does not list spacex/{d.name}/"
+        for f in sorted(d.rglob("*.py")):
+            name = f.parent.name if f.stem == "__init__" else f.stem
+            if f.parent != d or f.stem != "__init__":
+                assert re.search(rf"\b{name}\b", text), f"README layout's {d.name}/ does not name {f.relative_to(pkg)}"
+    for top in ("tools",):
+        for f in sorted((REPO / top).glob("*.py")):
+            assert f.name in entries[f"{top}/"], f"README layout's {top}/ does not name {f.name}"
+    for name in entries:
+        for part in name.split():
+            assert (pkg / part.rstrip("/")).exists() or (REPO / part.rstrip("/")).exists(), \
+                f"README layout lists {part}, which is not in the tree"

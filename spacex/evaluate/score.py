@@ -58,6 +58,14 @@ def baselines_of(cfg: Config) -> BaselinesConfig:
     return config.build(BaselinesConfig, cfg.evaluate.baselines, "evaluate.baselines")
 
 
+def resolved(cfg: Config) -> dict:
+    """The whole config as plain data, every key: evaluate.protocol and evaluate.baselines typed here (config.py
+    does not import the evaluation code) and filled with their defaults (`spacex config`)."""
+    d = cfg.to_dict()
+    d["evaluate"].update(protocol=config.as_dict(protocol_of(cfg)), baselines=config.as_dict(baselines_of(cfg)))
+    return d
+
+
 class Sources:
     """Where a method's video for a clip comes from: (path, audio_path or None, offset or None = estimate)."""
 

@@ -13,33 +13,13 @@ predicts the source keypoints, the trivial baseline.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from spacex.models.args import L2LArgs
 from spacex.models.film import FiLM
 
 INPUTS = ("audio+landmarks", "landmarks", "audio")
-
-
-@dataclass
-class L2LArgs:
-    num_kp: int = 20
-    n_mfcc: int = 40
-    n_points: int = 68
-    n_emotions: int = 8
-    inputs: str = "audio+landmarks"
-    landmark_dim: int = 128
-    audio_dim: int = 64
-    source_dim: int = 64
-    hidden: int = 256
-    layers: int = 2
-    kernel: int = 5
-    gaze_dim: int = 0  # 0: no gaze input
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Landmarks2Latents(nn.Module):

@@ -10,29 +10,14 @@ instead of collapsing to their mean.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
+from spacex.models.args import PoseGenArgs
 from spacex.models.film import FiLM
 
 POSE_DIM = 6
-
-
-@dataclass
-class PoseGenArgs:
-    n_mfcc: int = 40
-    n_emotions: int = 8
-    audio_dim: int = 64
-    noise_dim: int = 16
-    hidden: int = 128
-    layers: int = 2
-    kernel: int = 5
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class PoseGen(nn.Module):

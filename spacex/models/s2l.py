@@ -11,27 +11,11 @@ with the weights.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from spacex.models.args import S2LArgs
 from spacex.models.film import FiLM
-
-
-@dataclass
-class S2LArgs:
-    n_mfcc: int = 40
-    n_points: int = 68
-    n_emotions: int = 8
-    audio_dim: int = 128  # audio feature width
-    landmark_dim: int = 128  # source-landmark feature width
-    hidden: int = 256  # LSTM width
-    layers: int = 2
-    kernel: int = 5  # temporal conv kernel: lookahead = 2 * (kernel // 2) frames
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Speech2Landmarks(nn.Module):

@@ -12,7 +12,6 @@ keypoints with it for Landmarks2Latents, and the animate stage renders with it.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +19,11 @@ import torch
 
 from spacex import media
 from spacex.crop import crop_frames, to_crop_pixels, to_float
-from spacex.config import Config
+from spacex.config import Config, as_dict
 from spacex.corpus import clip as clipfmt
 from spacex.errors import ConfigError
 from spacex.models.fv2v import losses as L
-from spacex.models.fv2v.model import FaceVid2Vid, FV2VArgs, FV2VWeights
+from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.preprocess import store
 from spacex.train.trainer import Task, run_stage
 
@@ -77,8 +76,7 @@ class FV2VTask(Task):
 
     def __init__(self, cfg: Config):
         self.cfg = cfg.fv2v
-        self.args = FV2VArgs(**self.cfg.model)
-        self.weights = FV2VWeights(**self.cfg.loss_weights)
+        self.args, self.weights = self.cfg.model, self.cfg.loss_weights
         size = self.args.resolution
         if (self.weights.landmark_anchor > 0 or self.weights.region_l1 > 0) and self.args.num_kp < len(L.ANCHORS):
             raise ConfigError(f"fv2v.model.num_kp = {self.args.num_kp}: landmark anchors need at least "
@@ -178,7 +176,7 @@ def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | No
     from spacex import weights
 
     task = FV2VTask(cfg)
-    run_config = {"profile": cfg.profile, "fv2v": asdict(cfg.fv2v), "store": cfg.preprocess.out}
+    run_config = {"profile": cfg.profile, "fv2v": as_dict(cfg.fv2v), "store": cfg.preprocess.out}
 
     def finish(_metrics):
         return {"perceptual_vgg19": float(task.args.use_vgg and weights.status("vgg19") == "ok")}

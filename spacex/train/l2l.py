@@ -9,18 +9,17 @@ trained face-vid2vid. Validation: keypoint L1 on val clips against the trivial b
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from spacex.config import Config
-from spacex.models.l2l import L2LArgs, Landmarks2Latents
+from spacex.config import Config, as_dict
+from spacex.models.l2l import Landmarks2Latents
 from spacex.preprocess import store
 from spacex.train.s2l import target_landmarks
-from spacex.train.sequences import mfcc_stats, sample_windows, with_mfcc_stats
-from spacex.train.trainer import Task, run_stage
+from spacex.train.sequences import SequenceTask, sample_windows
+from spacex.train.trainer import run_stage
 
 
 class L2LData:
@@ -45,24 +44,15 @@ class L2LData:
             raise ValueError(f"no {split} clips with keypoints in {keypoint_dir} (run `spacex keypoints` first)")
 
 
-class L2LTask(Task):
+class L2LTask(SequenceTask):
     name = "l2l"
+    network = Landmarks2Latents
 
     def __init__(self, cfg: Config):
-        self.cfg = cfg.l2l
         kp_dir = Path(cfg.fv2v.keypoints)
-        self.train_data = L2LData(cfg.preprocess.out, kp_dir, "train")
-        self.val_data = L2LData(cfg.preprocess.out, kp_dir, "val")
-        self.mean, self.std = mfcc_stats([c["mfcc"] for c in self.train_data.clips])
-        c0 = self.train_data.clips[0]
-        self.args = L2LArgs(**{"num_kp": c0["source"].shape[0], "n_mfcc": c0["mfcc"].shape[1],
-                               "n_emotions": len(c0["emotion"]), **self.cfg.model})
-
-    def model_args(self) -> dict:
-        return self.args.to_dict()
-
-    def build_model(self, **model_args) -> Landmarks2Latents:
-        return with_mfcc_stats(Landmarks2Latents(**model_args), self.mean, self.std)
+        train = L2LData(cfg.preprocess.out, kp_dir, "train")
+        self.use_data(cfg.l2l, train, L2LData(cfg.preprocess.out, kp_dir, "val"), [c["mfcc"] for c in train.clips],
+                      num_kp=train.clips[0]["source"].shape[0])  # the renderer's keypoint count
 
     def batch(self, step, rank, world, generator) -> dict:
         clips = self.train_data.clips
@@ -101,7 +91,7 @@ class L2LTask(Task):
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
-    run_config = {"profile": cfg.profile, "l2l": asdict(cfg.l2l), "store": cfg.preprocess.out,
+    run_config = {"profile": cfg.profile, "l2l": as_dict(cfg.l2l), "store": cfg.preprocess.out,
                   "keypoints": cfg.fv2v.keypoints}
     return run_stage(L2LTask(cfg), cfg.l2l.train, cfg.l2l.out, run_config, stop_after, report_dir,
                      ratios={"kp_l1_vs_baseline": ("kp_l1", "baseline_source_kp_l1")}, project=cfg.wandb.project)

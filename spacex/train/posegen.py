@@ -12,17 +12,16 @@ motion ratio is what a still head cannot fake.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from spacex.config import Config
-from spacex.models.posegen import PoseGen, PoseGenArgs, pose_features
+from spacex.config import Config, as_dict
+from spacex.models.posegen import PoseGen, pose_features
 from spacex.preprocess import store
-from spacex.train.sequences import mfcc_stats, sample_windows, with_mfcc_stats
-from spacex.train.trainer import Task, run_stage
+from spacex.train.sequences import SequenceTask, sample_windows
+from spacex.train.trainer import run_stage
 
 
 class PoseData:
@@ -37,22 +36,13 @@ class PoseData:
             raise ValueError(f"no {split} clips in {store_dir}")
 
 
-class PoseGenTask(Task):
+class PoseGenTask(SequenceTask):
     name = "posegen"
+    network = PoseGen
 
     def __init__(self, cfg: Config):
-        self.cfg = cfg.posegen
-        self.train_data = PoseData(cfg.preprocess.out, "train")
-        self.val_data = PoseData(cfg.preprocess.out, "val")
-        self.mean, self.std = mfcc_stats([c["mfcc"] for c in self.train_data.clips])
-        c0 = self.train_data.clips[0]
-        self.args = PoseGenArgs(**{"n_mfcc": c0["mfcc"].shape[1], "n_emotions": len(c0["emotion"]), **self.cfg.model})
-
-    def model_args(self) -> dict:
-        return self.args.to_dict()
-
-    def build_model(self, **model_args) -> PoseGen:
-        return with_mfcc_stats(PoseGen(**model_args), self.mean, self.std)
+        train = PoseData(cfg.preprocess.out, "train")
+        self.use_data(cfg.posegen, train, PoseData(cfg.preprocess.out, "val"), [c["mfcc"] for c in train.clips])
 
     def batch(self, step, rank, world, generator) -> dict:
         clips = self.train_data.clips
@@ -103,6 +93,6 @@ class PoseGenTask(Task):
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
-    run_config = {"profile": cfg.profile, "posegen": asdict(cfg.posegen), "store": cfg.preprocess.out}
+    run_config = {"profile": cfg.profile, "posegen": as_dict(cfg.posegen), "store": cfg.preprocess.out}
     return run_stage(PoseGenTask(cfg), cfg.posegen.train, cfg.posegen.out, run_config, stop_after, report_dir,
                      project=cfg.wandb.project)

@@ -12,19 +12,18 @@ landmarks", and the correlation of predicted with true mouth opening.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from spacex import landmarks as lm
-from spacex.config import Config
-from spacex.models.s2l import S2LArgs, Speech2Landmarks
+from spacex.config import Config, as_dict
+from spacex.models.s2l import Speech2Landmarks
 from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import store
-from spacex.train.sequences import mfcc_stats, sample_windows, with_mfcc_stats
-from spacex.train.trainer import Task, run_stage
+from spacex.train.sequences import SequenceTask, sample_windows
+from spacex.train.trainer import run_stage
 
 
 def target_landmarks(arr: dict, space: str) -> np.ndarray:
@@ -82,27 +81,19 @@ class S2LData:
         return self.clips[self.source_pool(k, mode)[0]]["landmarks"][:1]
 
 
-class S2LTask(Task):
+class S2LTask(SequenceTask):
     name = "s2l"
+    network = Speech2Landmarks
 
     def __init__(self, cfg: Config):
-        self.cfg = cfg.s2l
-        self.train_data = S2LData(cfg.preprocess.out, "train", self.cfg.space, self.cfg.augment_copies,
-                                  self.cfg.train.seed)
-        self.val_data = S2LData(cfg.preprocess.out, "val", self.cfg.space)
-        self.mean, self.std = mfcc_stats([c["mfcc"][0] for c in self.train_data.clips])
-        self.pools = [self.train_data.source_pool(k, self.cfg.source) for k in range(len(self.train_data.clips))]
-        c0 = self.train_data.clips[0]
-        self.args = S2LArgs(**{"n_mfcc": c0["mfcc"].shape[-1], "n_emotions": len(c0["emotion"]), **self.cfg.model})
+        s = cfg.s2l
+        train = S2LData(cfg.preprocess.out, "train", s.space, s.augment_copies, s.train.seed)
+        # MFCC statistics of the clean copy (index 0; the others are augmented variants)
+        self.use_data(s, train, S2LData(cfg.preprocess.out, "val", s.space), [c["mfcc"][0] for c in train.clips])
+        self.pools = [train.source_pool(k, s.source) for k in range(len(train.clips))]
         w = np.ones((68, 3), np.float32)
         w[lm.MOUTH, 1] = self.cfg.mouth_y_weight
         self.weight = torch.from_numpy(w / w.mean())
-
-    def model_args(self) -> dict:
-        return self.args.to_dict()
-
-    def build_model(self, **model_args) -> Speech2Landmarks:
-        return with_mfcc_stats(Speech2Landmarks(**model_args), self.mean, self.std)
 
     def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict:
         clips = self.train_data.clips
@@ -173,6 +164,6 @@ def evaluate(model: Speech2Landmarks, data: S2LData, device, source_mode: str = 
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
-    run_config = {"profile": cfg.profile, "s2l": asdict(cfg.s2l), "store": cfg.preprocess.out}
+    run_config = {"profile": cfg.profile, "s2l": as_dict(cfg.s2l), "store": cfg.preprocess.out}
     return run_stage(S2LTask(cfg), cfg.s2l.train, cfg.s2l.out, run_config, stop_after, report_dir,
                      ratios={"mouth_lmd_vs_baseline": ("mouth_lmd", "baseline_mouth_lmd")}, project=cfg.wandb.project)

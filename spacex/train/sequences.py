@@ -1,8 +1,13 @@
-"""Window sampling shared by the sequence stages (S2L, L2L, PoseGen): a pure function of the step's generator."""
+"""What the sequence stages (S2L, L2L, PoseGen) share: window sampling, a pure function of the step's generator,
+and the MFCC normalization their networks carry in buffers."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
+
+from spacex.train.trainer import Task
 
 
 def sample_windows(lengths: list[int], batch_size: int, window: int, rank: int, world: int,
@@ -35,3 +40,24 @@ def with_mfcc_stats(model: torch.nn.Module, mean: np.ndarray, std: np.ndarray) -
     model.mfcc_mean.copy_(torch.from_numpy(mean))
     model.mfcc_std.copy_(torch.from_numpy(std))
     return model
+
+
+class SequenceTask(Task):
+    """A sequence stage's Task: `network` built from `self.args` (the stage's Args, filled from the data) with the
+    training MFCC statistics `self.mean`, `self.std` in its buffers."""
+
+    network: type[torch.nn.Module]
+
+    def use_data(self, stage_cfg, train_data, val_data, mfccs: list[np.ndarray], **derived) -> None:
+        """Set the stage's data, the MFCC statistics of `mfccs` (T, n_mfcc) and `self.args`: the profile's model
+        section with the fields the data decides (MFCC count, emotion order; `derived`, e.g. num_kp)."""
+        self.cfg, self.train_data, self.val_data = stage_cfg, train_data, val_data
+        self.mean, self.std = mfcc_stats(mfccs)
+        c0 = train_data.clips[0]
+        self.args = replace(stage_cfg.model, n_mfcc=c0["mfcc"].shape[-1], n_emotions=len(c0["emotion"]), **derived)
+
+    def model_args(self) -> dict:
+        return self.args.to_dict()
+
+    def build_model(self, **model_args) -> torch.nn.Module:
+        return with_mfcc_stats(self.network(**model_args), self.mean, self.std)

@@ -18,6 +18,7 @@ import json
 import os
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -140,8 +141,60 @@ def train(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, resum
         return _train(task, cfg, Path(out), run_config, resume, stop_after, project)
 
 
+@dataclass
+class _Run:
+    """What one training run holds: built by the numbered steps of `_train`, in this order."""
+
+    task: Task
+    cfg: TrainConfig
+    out: Path
+    run_config: dict
+    rank: int
+    world: int
+    device: torch.device
+    model_args: dict
+    features: dict  # what inference needs to feed the model as training did (store.features)
+    model: torch.nn.Module  # the bare model: checkpoints, validation, samples
+    params: list
+    opt: torch.optim.Optimizer
+    extra: dict  # {name: optimizer} of Task.extra_modules
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    net: torch.nn.Module | None = None  # what the loss runs through: the model, or its DDP wrapper
+    modules: dict = field(default_factory=dict)  # Task.extra_modules, each DDP-wrapped when world > 1
+
+    def save(self, step: int) -> None:
+        if self.world > 1:
+            _check_ranks_agree(self.model)
+        if self.rank == 0:
+            checkpoint.save(self.out / "last.pt", {
+                "stage": self.task.name, "step": step, "model_args": self.model_args, "config": self.run_config,
+                "git_commit": checkpoint.git_commit(), "features": self.features, "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
+                "extra_optimizers": {k: o.state_dict() for k, o in self.extra.items()},
+                "rng": {"torch": torch.get_rng_state()},
+            })
+        if self.world > 1:
+            dist.barrier()
+
+
 def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bool, stop_after: int | None,
            project: str) -> dict:
+    run = _build(task, cfg, out, run_config)  # 1. process group, device, seed, model, optimizers
+    start = _resume(run) if resume else 0  # 2. weights, optimizer, scaler and RNG from out/last.pt
+    logger = _start_logging(run, start, project)  # 3. config.json, log, stats, wandb (rank 0)
+    _wrap_ddp(run)  # 4. DistributedDataParallel: the model, and each extra module by its own
+    metrics, step = _loop(run, start, stop_after, logger)  # 5. steps: update, log, validate, checkpoint
+    if run.rank == 0 and metrics:  # 6. final metrics and samples
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        run.model.eval()
+        with torch.no_grad():
+            logger.media(step + 1, task.samples(run.model, run.device, out / "samples"))
+    logger.close()
+    return metrics
+
+
+def _build(task: Task, cfg: TrainConfig, out: Path, run_config: dict) -> _Run:
     rank, world, local_rank = _dist_env()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
@@ -149,9 +202,8 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
     if device.type == "cuda":
         torch.cuda.set_device(device)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # before the model is built: its initial weights are a function of the seed
     model_args = task.model_args()
-    # what inference needs to feed the model as training did (MFCC settings, emotion order, landmark backend)
     features = store.features(run_config["store"]) if run_config.get("store") else {}
     model = task.build_model(**model_args).to(device)
     if world > 1 and device.type == "cuda":  # batch statistics over all ranks (SyncBatchNorm is CUDA-only)
@@ -160,105 +212,102 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
     extra = task.extra_optimizers(model, cfg)
     use_amp = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    return _Run(task, cfg, out, run_config, rank, world, device, model_args, features, model, params, opt, extra,
+                torch.amp.GradScaler("cuda", enabled=use_amp), use_amp)
 
-    start = 0
-    last = checkpoint.latest(out)
-    if resume and last is not None:
-        ckpt = checkpoint.load(last, map_location=device)
-        if ckpt["model_args"] != model_args:
-            raise checkpoint.CheckpointError(f"{last} was trained with other model arguments: "
-                                             f"{ckpt['model_args']} vs {model_args}; use another output folder")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        for name, o in extra.items():
-            o.load_state_dict(ckpt["extra_optimizers"][name])
-        scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-        start = int(ckpt["step"])
-    if rank == 0:
-        (out / "config.json").write_text(json.dumps({"model_args": model_args, **run_config}, indent=1, default=str))
-    logger = _Logger(out, rank == 0, run_config, start, task.name, project)
-    if rank == 0:
-        print(f"[{task.name}] {sum(p.numel() for p in model.parameters()):,} parameters, device {device}, "
-              f"world {world}, AMP {use_amp}, steps {start} -> {cfg.steps}" + (" (resumed)" if start else ""),
-              flush=True)
-    modules = task.extra_modules(model)
-    if world > 1:
+
+def _resume(run: _Run) -> int:
+    """The step to start from: that of out/last.pt (0 without one), whose state is loaded into `run`."""
+    last = checkpoint.latest(run.out)
+    if last is None:
+        return 0
+    ckpt = checkpoint.load(last, map_location=run.device)
+    if ckpt["model_args"] != run.model_args:
+        raise checkpoint.CheckpointError(f"{last} was trained with other model arguments: "
+                                         f"{ckpt['model_args']} vs {run.model_args}; use another output folder")
+    run.model.load_state_dict(ckpt["model"])
+    run.opt.load_state_dict(ckpt["optimizer"])
+    for name, o in run.extra.items():
+        o.load_state_dict(ckpt["extra_optimizers"][name])
+    run.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+    return int(ckpt["step"])
+
+
+def _start_logging(run: _Run, start: int, project: str) -> _Logger:
+    if run.rank == 0:
+        (run.out / "config.json").write_text(json.dumps({"model_args": run.model_args, **run.run_config}, indent=1,
+                                                        default=str))
+    logger = _Logger(run.out, run.rank == 0, run.run_config, start, run.task.name, project)
+    if run.rank == 0:
+        print(f"[{run.task.name}] {sum(p.numel() for p in run.model.parameters()):,} parameters, device "
+              f"{run.device}, world {run.world}, AMP {run.use_amp}, steps {start} -> {run.cfg.steps}"
+              + (" (resumed)" if start else ""), flush=True)
+    return logger
+
+
+def _wrap_ddp(run: _Run) -> None:
+    run.modules = run.task.extra_modules(run.model)
+    run.net = run.model
+    if run.world > 1:
         DDP = torch.nn.parallel.DistributedDataParallel
         # each extra module is reduced by its own DDP, not by the model's (a parameter in two reducers breaks both)
         DDP._set_params_and_buffers_to_ignore_for_model(
-            model, [f"{name}.{k}" for name, m in modules.items() for k in m.state_dict()])
-        net = DDP(model, find_unused_parameters=task.find_unused_parameters)
-        modules = {name: DDP(m) for name, m in modules.items()}
-    else:
-        net = model
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
+            run.model, [f"{name}.{k}" for name, m in run.modules.items() for k in m.state_dict()])
+        run.net = DDP(run.model, find_unused_parameters=run.task.find_unused_parameters)
+        run.modules = {name: DDP(m) for name, m in run.modules.items()}
 
-    def save(step: int) -> None:
-        if world > 1:
-            _check_ranks_agree(model)
-        if rank == 0:
-            checkpoint.save(out / "last.pt", {
-                "stage": task.name, "step": step, "model_args": model_args, "config": run_config,
-                "git_commit": checkpoint.git_commit(), "features": features, "model": model.state_dict(),
-                "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                "extra_optimizers": {k: o.state_dict() for k, o in extra.items()},
-                "rng": {"torch": torch.get_rng_state()},
-            })
-        if world > 1:
-            dist.barrier()
 
+def _loop(run: _Run, start: int, stop_after: int | None, logger: _Logger) -> tuple[dict, int]:
+    """Steps start..cfg.steps (or stop_after of them); returns the last validation metrics and the last step."""
+    cfg, task = run.cfg, run.task
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if run.use_amp else nullcontext()
     metrics: dict = {}
     t0, done = time.time(), 0
     step = start
     for step in range(start, cfg.steps):
         lr = lr_at(cfg, step)  # a pure function of the step, so a resumed run continues the schedule exactly
-        for o in [opt, *extra.values()]:
+        for o in [run.opt, *run.extra.values()]:
             for group in o.param_groups:
                 group["lr"] = lr
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in task.batch(step, rank, world, g).items()}
-        model.train()
+        batch = {k: v.to(run.device) if torch.is_tensor(v) else v
+                 for k, v in task.batch(step, run.rank, run.world, g).items()}
+        run.model.train()
         with autocast:
-            loss, logs = task.loss(net, batch)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+            loss, logs = task.loss(run.net, batch)
+        run.opt.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
         if cfg.grad_clip > 0:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        if extra:
+            run.scaler.unscale_(run.opt)
+            torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+        run.scaler.step(run.opt)
+        run.scaler.update()
+        if run.extra:
             with autocast:
-                logs.update(task.extra_update(net, batch, extra, modules))
+                logs.update(task.extra_update(run.net, batch, run.extra, run.modules))
         done += 1
         n = step + 1
         if n % cfg.log_every == 0 or n == cfg.steps:
             rate = done / (time.time() - t0)
             logger.log(n, {"train/loss": float(loss.detach()), **{f"train/{k}": v for k, v in logs.items()},
                            "train/steps_per_s": rate},
-                       f"loss {float(loss.detach()):.4f} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items()) + f" ({rate:.1f} it/s)")
+                       f"loss {float(loss.detach()):.4f} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items())
+                       + f" ({rate:.1f} it/s)")
         if n % cfg.eval_every == 0 or n == cfg.steps:
-            if rank == 0:
-                model.eval()
+            if run.rank == 0:
+                run.model.eval()
                 with torch.no_grad():
-                    metrics = task.validate(model, device)
+                    metrics = task.validate(run.model, run.device)
                 logger.log(n, {f"val/{k}": v for k, v in metrics.items()},
                            "val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            if world > 1:
+            if run.world > 1:
                 dist.barrier()
         if n % cfg.ckpt_every == 0 or n == cfg.steps:
-            save(n)
+            run.save(n)
         if stop_after is not None and done >= stop_after:
             break
-    if rank == 0 and metrics:
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        model.eval()
-        with torch.no_grad():
-            logger.media(step + 1, task.samples(model, device, out / "samples"))
-    logger.close()
-    return metrics
+    return metrics, step
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

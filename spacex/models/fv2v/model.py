@@ -6,12 +6,11 @@ frames of one clip; the generator must rebuild the driving frame from the source
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spacex.models.args import FV2VArgs, FV2VWeights
 from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.appearance import AppearanceExtractor
 from spacex.models.fv2v.blocks import rotation_matrix
@@ -20,41 +19,6 @@ from spacex.models.fv2v.generator import OcclusionAwareGenerator
 from spacex.models.fv2v.headpose import HeadExpressionEstimator
 from spacex.models.fv2v.keypoints import CanonicalKeypointDetector
 from spacex.models.fv2v.motion import MotionFieldEstimator
-
-
-@dataclass
-class FV2VArgs:
-    resolution: int = 64
-    num_kp: int = 20  # METHOD.md: 20 (public re-implementations use 15)
-    base: int = 32  # channel width unit
-    volume_channels: int = 16
-    depth: int = 8  # depth of the feature volume
-    generator_blocks: int = 6
-    spade: bool = False
-    image_skip: bool = False
-    use_vgg: bool = True  # perceptual loss with VGG19 when its weights are cached
-    spectral_norm: bool = True  # in the discriminator, as in face-vid2vid
-    headpose_levels: int = 4  # downsampling stages of the head pose + expression estimator (2x channels each)
-    hourglass_levels: int = 2  # of the canonical keypoint detector's and motion estimator's 3D hourglasses
-    appearance_blocks: int = 2  # 3D residual blocks of the appearance extractor
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class FV2VWeights:
-    perceptual: float = 10.0
-    gan: float = 1.0
-    feature_matching: float = 10.0
-    equivariance: float = 10.0
-    keypoint_prior: float = 10.0
-    head_pose: float = 20.0
-    deformation: float = 5.0
-    # kit losses for small data (0 = off, as in the paper): keypoints anchored to landmarks, and an L1 that
-    # weights the mouth and eyes (losses.ANCHORS, losses.region_weights)
-    landmark_anchor: float = 0.0
-    region_l1: float = 0.0
 
 
 class FaceVid2Vid(nn.Module):
