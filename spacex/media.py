@@ -149,23 +149,78 @@ def iter_frames(path: str | Path):
                              + (f" ({error})" if error else ""))
 
 
-def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """The first audio stream as mono float32 (S,), resampled to `sample_rate` if given."""
+def audio_rate(path: str | Path) -> int:
+    """The first audio stream's sample rate."""
+    with _open(Path(path), f"{path}: ") as container:
+        return _stream(container, "audio", f"{path}: ").codec_context.sample_rate
+
+
+def iter_audio(path: str | Path, sample_rate: int):
+    """The first audio stream as mono float32 blocks (n,) at `sample_rate`, decoded and resampled as they are
+    read: the samples of read_audio, in order, without holding the clip."""
     with _open(Path(path), f"{path}: ") as container:
         aus = _stream(container, "audio", f"{path}: ")
-        sr = sample_rate or aus.codec_context.sample_rate
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-        chunks = []
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:
             for frame in container.decode(aus):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    yield out.to_ndarray().reshape(-1)
             for out in resampler.resample(None):  # flush
-                chunks.append(out.to_ndarray().reshape(-1))
+                yield out.to_ndarray().reshape(-1)
         except av.error.FFmpegError as e:
             raise MediaError(f"{path}: audio does not decode to the end: truncated? ({e})") from e
-    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return audio, sr
+
+
+def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """The first audio stream as mono float32 (S,), resampled to `sample_rate` if given."""
+    sr = sample_rate or audio_rate(path)
+    chunks = list(iter_audio(path, sr))
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), sr
+
+
+def take(blocks, n: int):
+    """The first n samples of a stream of blocks (the stream is closed after them: its file too)."""
+    try:
+        for b in blocks:
+            if n <= 0:
+                return
+            yield b[:n]
+            n -= len(b)
+    finally:
+        getattr(blocks, "close", lambda: None)()
+
+
+class AudioWindow:
+    """Samples [a, b) of a stream of blocks (iter_audio) read once, front to back, for requests whose starts
+    never move back: what lies before the latest start is dropped, so memory holds one window, not the clip.
+    Samples before 0 or after the stream's end read as 0."""
+
+    def __init__(self, blocks):
+        self._blocks = iter(blocks)
+        self._buf = np.zeros(0, np.float32)  # samples [self._start, self._start + len(self._buf))
+        self._start = 0
+        self._ended = False
+
+    def get(self, a: int, b: int) -> np.ndarray:
+        if max(a, 0) < self._start:
+            raise ValueError(f"AudioWindow: sample {a} was already dropped (window starts at {self._start})")
+        more = [self._buf]
+        end = self._start + len(self._buf)
+        while end < b and not self._ended:
+            block = next(self._blocks, None)
+            if block is None:
+                self._ended = True
+            else:
+                more.append(block)
+                end += len(block)
+        buf = np.concatenate(more) if len(more) > 1 else self._buf
+        keep = max(0, a - self._start)  # drop what no later request reads
+        self._buf, self._start = buf[keep:], self._start + keep
+        out = np.zeros(b - a, np.float32)
+        lo, hi = max(a, self._start), min(b, self._start + len(self._buf))
+        if hi > lo:
+            out[lo - a: hi - a] = self._buf[lo - self._start: hi - self._start]
+        return out
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -216,7 +271,7 @@ def write_video(
     path: str | Path,
     frames,  # iterable of (H, W, 3) uint8 RGB, or an array (T, H, W, 3)
     fps: float,
-    audio: np.ndarray | None = None,  # (S,) float32 mono in [-1, 1]
+    audio=None,  # (S,) float32 mono in [-1, 1], or an iterable of such blocks (e.g. take(iter_audio(...), n))
     sample_rate: int | None = None,
     crf: int = 20,
     audio_bitrate: int = 96_000,
@@ -256,8 +311,8 @@ def write_video(
             if as_ is not None:
                 # One-second slices: the encoder's buffers stay small whatever the clip's length (one frame
                 # of a 10-minute track costs ~500 MB in conversions).
-                for start in range(0, len(audio), sample_rate):
-                    samples = np.clip(np.asarray(audio[start:start + sample_rate], np.float32), -1, 1)
+                for start, piece in _seconds(audio, sample_rate):
+                    samples = np.clip(np.asarray(piece, np.float32), -1, 1)
                     af = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
                     af.sample_rate = sample_rate
                     af.pts = start
@@ -267,6 +322,26 @@ def write_video(
                 for packet in as_.encode(None):
                     out.mux(packet)
     return path
+
+
+def _seconds(audio, sample_rate: int):
+    """(first sample, one second of samples) from an array or an iterable of blocks: the same slices for the
+    same samples, so streamed audio encodes exactly as an array does."""
+    if isinstance(audio, np.ndarray):
+        for start in range(0, len(audio), sample_rate):
+            yield start, audio[start:start + sample_rate]
+        return
+    pending, n, start = [], 0, 0
+    for block in audio:
+        pending.append(np.asarray(block, np.float32))
+        n += len(block)
+        while n >= sample_rate:
+            joined = np.concatenate(pending)
+            yield start, joined[:sample_rate]
+            start += sample_rate
+            pending, n = [joined[sample_rate:]], n - sample_rate
+    if n:
+        yield start, np.concatenate(pending)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:

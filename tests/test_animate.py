@@ -152,6 +152,26 @@ def test_chunked_inference_equals_whole_clip(lively_animator, speech):
     assert np.abs(chunked.frames.astype(int) - whole.frames.astype(int)).max() <= 1
 
 
+def test_bf16_renders_close_to_fp32_and_the_switch_chooses(lively_animator, speech):
+    from spacex.animate.pipeline import AnimateError, fast_bf16
+
+    wav, _ = speech
+    a = lively_animator
+    assert a.precision == "fp32"  # the library's default: the exact path
+    bf16 = Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, precision="bf16")
+    opts = AnimateOptions(pose="fixed", blink="off")
+    ref, fast = a(data.astronaut(), wav, opts), bf16(data.astronaut(), wav, opts)
+    diff = np.abs(fast.frames.astype(int) - ref.frames.astype(int))
+    assert fast.frames.dtype == np.uint8 and fast.frames.shape == ref.frames.shape
+    assert diff.max() > 0, "bf16 rendered bit for bit like fp32: autocast did not run"
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4, (diff.mean(), diff.max())
+    np.testing.assert_array_equal(fast.keypoints, ref.keypoints)  # keypoints and pose stay fp32: only pixels move
+    auto = Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, precision="auto")
+    assert auto.precision == ("bf16" if fast_bf16(auto.device) else "fp32")
+    with pytest.raises(AnimateError, match="precision"):
+        Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, precision="fp16")
+
+
 def test_several_faces_largest_with_a_warning_or_an_error(animator, speech):
     wav, _ = speech
     face = data.astronaut()[:256, 96:352]  # the face, 256 px

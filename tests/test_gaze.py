@@ -126,14 +126,19 @@ class _Renderer:
     def keypoints_of(self, kp_c, frames):
         return frames
 
-    def render_sequence(self, source, src, kps):
+    def render_sequence(self, source, src, kps, chunk=16):
         return kps if self.perfect else source.expand(len(kps), -1, -1, -1)
 
 
-def test_reconstruction_gaze_tells_a_renderer_that_moves_irises_from_one_that_does_not(small_corpus, small_store):
-    import torch
-    from types import SimpleNamespace
+def _animator(renderer: _Renderer):
+    """The real Animator around a stand-in renderer (the reenactment code paths use nothing else of it)."""
+    from spacex.animate.pipeline import Animator
+    from spacex.preprocess.emotion import DEFAULT_EMOTIONS
 
+    return Animator(renderer, None, None, None, DEFAULT_EMOTIONS)
+
+
+def test_reconstruction_gaze_tells_a_renderer_that_moves_irises_from_one_that_does_not(small_corpus, small_store):
     from spacex.animate.batch import reconstruction_gaze
     from spacex.preprocess import store
 
@@ -142,8 +147,8 @@ def test_reconstruction_gaze_tells_a_renderer_that_moves_irises_from_one_that_do
     clips = [c["clip_id"] for c in store.read_manifest(out)["clips"]]
     cid = max(clips, key=lambda c: clipfmt.read_groundtruth(small_corpus, c)["gaze"][:, 0].std())
     video = clipfmt.clip_paths(small_corpus, cid)["video"]
-    good = reconstruction_gaze(SimpleNamespace(fv2v=_Renderer(True), device=torch.device("cpu")), video, out, cid)
-    still = reconstruction_gaze(SimpleNamespace(fv2v=_Renderer(False), device=torch.device("cpu")), video, out, cid)
+    good = reconstruction_gaze(_animator(_Renderer(True)), video, out, cid)
+    still = reconstruction_gaze(_animator(_Renderer(False)), video, out, cid)
     assert good["frames"] > 0.8 * good["of"] and good["real_corr_with_truth"] > 0.8
     assert good["slope"] == pytest.approx(1.0) and good["corr"] == pytest.approx(1.0)
     assert abs(still["slope"]) < 0.2, still
@@ -153,9 +158,6 @@ def test_renderer_control_is_scored_like_every_method(small_corpus, small_store,
     """The renderer control (face-vid2vid re-enacting a clip from its own frames) goes through the animate
     stage's writer and the evaluate protocol: a perfect re-renderer lands near the ground truth, a still one
     on the still photo."""
-    import torch
-    from types import SimpleNamespace
-
     from spacex import config
     from spacex.animate.batch import render_reenactments
     from spacex.evaluate import score
@@ -168,7 +170,7 @@ def test_renderer_control_is_scored_like_every_method(small_corpus, small_store,
         cfg = config.load("smoke", overrides={
             "corpus.root": str(small_corpus), "preprocess.out": str(out), "animate.out": str(tmp_path / name / "an"),
             "evaluate.out": str(tmp_path / name / "ev"), "evaluate.reports": str(tmp_path / name / "rep")})
-        fake = SimpleNamespace(fv2v=_Renderer(perfect, resolution=128), device=torch.device("cpu"))
+        fake = _animator(_Renderer(perfect, resolution=128))
         assert render_reenactments(fake, cfg, [cid], tmp_path / name / "an" / "renderer") == []
         assert (tmp_path / name / "an" / "renderer" / f"{cid}.npz").is_file()
         rows[name] = score.score_method(cfg, "renderer", progress=False)["metrics"]

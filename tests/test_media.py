@@ -50,3 +50,34 @@ def test_probe_reasons(tmp_path):
     assert media.audio_duration(tmp_path / "a.wav") == pytest.approx(0.5, abs=1e-3)
     p = media.write_video(tmp_path / "silent.mp4", np.zeros((10, 16, 16, 3), np.uint8), 30)
     assert media.probe(p).has_audio is False
+
+
+def test_streamed_audio_is_the_audio_read_whole(tmp_path):
+    """Long clips are never held: the speech streams through AudioWindow (MFCCs) and into the mp4 (take), and
+    both must give exactly what the whole-array paths give."""
+    from spacex.preprocess import audio as audiofeat
+
+    rng = np.random.default_rng(0)
+    speech = (0.2 * rng.standard_normal(int(3.3 * 44100))).astype(np.float32)
+    wav = media.write_wav(tmp_path / "s.wav", speech, 44100)
+    whole, sr = media.read_audio(wav, 16000)
+    blocks = list(media.iter_audio(wav, 16000))
+    assert len(blocks) > 10 and np.array_equal(np.concatenate(blocks), whole)
+    # windows that move forward, with context before and after the clip (zeros there), as the chunks ask
+    win = media.AudioWindow(media.iter_audio(wav, 16000))
+    T, fps = int(len(whole) / sr * 30), 30
+    for s in range(0, T, 25):
+        lo, hi = max(0, s - 6), min(T, s + 25 + 6)
+        a, b = audiofeat.mfcc_span(sr, fps, hi - lo, 512, start=lo)
+        got = audiofeat.mfcc_per_frame(win.get(a, b), sr, fps, hi - lo, 13, 512, 40, start=lo, offset=a,
+                                       total=len(whole))
+        assert np.array_equal(got, audiofeat.mfcc_per_frame(whole, sr, fps, hi - lo, 13, 512, 40, start=lo))
+    with pytest.raises(ValueError, match="already dropped"):
+        win.get(0, 10)
+    # the same mp4, byte for byte, from an array and from a stream of blocks cut short
+    frames = np.zeros((60, 16, 16, 3), np.uint8)
+    n = int(60 / 30 * 48000)
+    a48, _ = media.read_audio(wav, 48000)
+    one = media.write_video(tmp_path / "array.mp4", frames, 30, a48[:n], 48000)
+    two = media.write_video(tmp_path / "stream.mp4", frames, 30, media.take(media.iter_audio(wav, 48000), n), 48000)
+    assert one.read_bytes() == two.read_bytes()

@@ -18,7 +18,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     a = cfg.animate
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    animator = Animator.from_runs(a.runs, emotions=cfg.preprocess.emotions)
+    animator = Animator.from_runs(a.runs, emotions=cfg.preprocess.emotions, precision=a.precision)
     rows = [r for r in clipfmt.read_manifest(cfg.corpus.root) if r["split"] == a.split][:limit]
     done, skipped, frames, seconds = [], [], 0, 0.0
     for row in rows:
@@ -107,8 +107,7 @@ def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_i
     with torch.no_grad():
         x = to_float(crops).to(animator.device)
         src = fv2v.source_features(x[:1])
-        recon = fv2v.render_sequence(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x))
-    return crops, (recon.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy(), box
+        return crops, animator.render(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x)), box
 
 
 def render_reenactments(animator: Animator, cfg: Config, clip_ids: list[str], out: Path) -> list[tuple[str, str]]:

@@ -24,9 +24,16 @@ class AudioError(KitError, ValueError):
 
 def check_audio(audio: np.ndarray, sample_rate: int, min_seconds: float, silence_dbfs: float = -60.0) -> None:
     """Reject audio that no model should learn from: too short, or silent."""
-    if len(audio) < min_seconds * sample_rate:
-        raise AudioError(f"audio too short: {len(audio) / sample_rate:.3f}s")
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    check_audio_stats(len(audio), float(np.square(audio, dtype=np.float64).sum()), sample_rate, min_seconds,
+                      silence_dbfs)
+
+
+def check_audio_stats(n_samples: int, sum_squares: float, sample_rate: int, min_seconds: float,
+                      silence_dbfs: float = -60.0) -> None:
+    """check_audio from a stream's sample count and sum of squares (audio that is read, not held)."""
+    if n_samples < min_seconds * sample_rate:
+        raise AudioError(f"audio too short: {n_samples / sample_rate:.3f}s")
+    rms = float(np.sqrt(sum_squares / n_samples))
     if rms <= 10 ** (silence_dbfs / 20):
         raise AudioError(f"silent audio (RMS {20 * np.log10(max(rms, 1e-12)):.0f} dBFS)")
 
@@ -35,16 +42,27 @@ def frame_centres(n_frames: int, sample_rate: int, fps: float) -> np.ndarray:
     return np.round((np.arange(n_frames) + 0.5) * sample_rate / fps).astype(np.int64)
 
 
+def mfcc_span(sample_rate: int, fps: float, n_frames: int, n_fft: int = 1024, start: int = 0) -> tuple[int, int]:
+    """The samples [a, b) that mfcc_per_frame reads for frames start .. start + n_frames - 1."""
+    centres = frame_centres(start + n_frames, sample_rate, fps)[start:]
+    return int(centres[0]) - n_fft // 2, int(centres[-1]) + n_fft // 2
+
+
 def mfcc_per_frame(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int, n_mfcc: int = 40,
-                   n_fft: int = 1024, n_mels: int = 80, start: int = 0) -> np.ndarray:
+                   n_fft: int = 1024, n_mels: int = 80, start: int = 0, offset: int = 0,
+                   total: int | None = None) -> np.ndarray:
     """(S,) audio -> (n_frames, n_mfcc) float32, one row per video frame, for frames start .. start + n_frames - 1
-    (a window of a long clip gives exactly the rows of the whole clip; samples outside the audio count as 0)."""
+    (a window of a long clip gives exactly the rows of the whole clip; samples outside the audio count as 0).
+
+    `audio` may be a slice of the clip: samples offset .. offset + S of a clip of `total` samples (e.g. the
+    mfcc_span of the frames, read from a stream); by default it is the whole clip."""
     import librosa
 
+    total = len(audio) + offset if total is None else total
     centres = frame_centres(start + n_frames, sample_rate, fps)[start:]
-    idx = centres[:, None] + np.arange(-n_fft // 2, n_fft // 2)[None]  # (T, n_fft) sample indices
-    inside = (idx >= 0) & (idx < len(audio))
-    frames = np.where(inside, audio[np.clip(idx, 0, len(audio) - 1)], 0).astype(np.float32)
+    idx = centres[:, None] + np.arange(-n_fft // 2, n_fft // 2)[None]  # (T, n_fft) sample indices in the clip
+    inside = (idx >= 0) & (idx < total)
+    frames = np.where(inside, audio[np.clip(idx - offset, 0, len(audio) - 1)], 0).astype(np.float32)
     frames *= np.hanning(n_fft).astype(np.float32)[None]
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (T, n_fft // 2 + 1)
     mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels) @ power.T  # (n_mels, T)
