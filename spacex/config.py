@@ -158,8 +158,9 @@ class AnimateConfig:
     split: str = "test"
     pose: str = "predicted"  # predicted | fixed
     seed: int = 0
-    # the renderer's arithmetic (spacex.animate.pipeline.PRECISIONS): fp32, so that the pipeline's numbers do not
-    # depend on whether a CPU has bf16 units (bf16 did not pass every metric of the check: docs/benchmarks.md)
+    # the animate stage's renderer arithmetic (spacex.animate.pipeline.PRECISIONS; `spacex animate --precision`
+    # and the explorer have their own, also fp32): fp32, so that the pipeline's numbers do not depend on whether a
+    # CPU has bf16 units (bf16 did not pass every metric of the check: docs/benchmarks.md, "Precision")
     precision: str = "fp32"
     demo_text: str = "Hello! This portrait was animated from a single photo and a speech recording."
 

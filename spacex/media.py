@@ -222,6 +222,10 @@ class AudioWindow:
             out[lo - a: hi - a] = self._buf[lo - self._start: hi - self._start]
         return out
 
+    def close(self) -> None:
+        """Close the stream (and its file) now rather than when it is garbage-collected."""
+        getattr(self._blocks, "close", lambda: None)()
+
 
 def read_image(path: str | Path) -> np.ndarray:
     """A photo as users have it -> (H, W, 3) uint8 RGB, upright.

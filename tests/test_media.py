@@ -74,6 +74,8 @@ def test_streamed_audio_is_the_audio_read_whole(tmp_path):
         assert np.array_equal(got, audiofeat.mfcc_per_frame(whole, sr, fps, hi - lo, 13, 512, 40, start=lo))
     with pytest.raises(ValueError, match="already dropped"):
         win.get(0, 10)
+    win.close()  # the file is closed at once, not when the window is garbage-collected
+    assert win._blocks.gi_frame is None
     # the same mp4, byte for byte, from an array and from a stream of blocks cut short
     frames = np.zeros((60, 16, 16, 3), np.uint8)
     n = int(60 / 30 * 48000)

@@ -66,7 +66,7 @@ class AnimateOptions:
 @dataclass
 class AnimateResult:
     frames: np.ndarray | None  # (T, S, S, 3) uint8; None when streamed to `video`
-    audio_path: Path  # the speech; the mp4's sound is read from it (at 48 kHz), never held whole
+    audio_path: Path  # the speech (absolute); save() and the panels read the mp4's sound from it at 48 kHz
     sample_rate: int  # the rate the MFCCs were computed at
     fps: float
     normalized_landmarks: np.ndarray  # (T, 68, 3)
@@ -252,9 +252,11 @@ class Animator:
 
         The clip is processed in chunks of `options.chunk` frames: MFCCs, Speech2Landmarks, PoseGen and
         Landmarks2Latents run per chunk with each LSTM's state carried over and the convolutions fed the
-        neighbouring frames they look at, so the result equals whole-clip inference. Neither frames nor audio are
-        held (the speech is streamed for the MFCCs and again into the mp4); what grows with the clip's length is
-        the per-frame landmark and keypoint arrays of the result (~1.7 KB per frame, 3 MB per minute)."""
+        neighbouring frames they look at, so the result equals whole-clip inference. The speech is never held (it
+        is streamed for the MFCCs and again into the mp4), and with `stream_to` neither are the frames: what grows
+        with the clip's length is then the per-frame landmark and keypoint arrays of the result (~1.7 KB per
+        frame, 3 MB per minute). Without `stream_to`, `result.frames` holds every frame, and save() reads the
+        speech again from `audio`, which must still exist."""
         timings = dict.fromkeys(("photo", "audio", "landmarks", "keypoints", "render"), 0.0)
         # 1. the photo: face, landmarks, pose, gaze; face-vid2vid's appearance volume, once per video
         t0 = time.perf_counter()
@@ -266,7 +268,7 @@ class Animator:
         timings["audio"] = time.perf_counter() - t0
         T = controls.n_frames
         result = AnimateResult(
-            frames=None, audio_path=Path(audio), sample_rate=controls.sample_rate, fps=options.fps,
+            frames=None, audio_path=Path(audio).resolve(), sample_rate=controls.sample_rate, fps=options.fps,
             normalized_landmarks=np.zeros((T, 68, 3), np.float32), posed_landmarks=np.zeros((T, 68, 3), np.float32),
             keypoints=np.zeros((T, photo.source["kp"].shape[1], 3), np.float32), pose=np.zeros((T, 3), np.float32),
             gaze=controls.gaze.astype(np.float32), photo_gaze=photo.gaze, timings=timings, photo=photo.image,
@@ -373,15 +375,18 @@ class Animator:
         state: dict[str, object] = {"s2l": None, "l2l": None, "posegen": None, "first": None}  # carried over
         T = c.n_frames
         bar = tqdm(total=T, unit="frame", desc="animate", disable=not progress)
-        for s in range(0, T, options.chunk):
-            kp = self._chunk_keypoints(s, min(T, s + options.chunk), photo, c, state, options, result)
-            for i in range(0, len(kp), batch):
-                t0 = time.perf_counter()
-                imgs = self.render(photo.source_image, photo.source, kp[i:i + batch], batch)
-                result.timings["render"] += time.perf_counter() - t0
-                bar.update(len(imgs))
-                yield from imgs
-        bar.close()
+        try:
+            for s in range(0, T, options.chunk):
+                kp = self._chunk_keypoints(s, min(T, s + options.chunk), photo, c, state, options, result)
+                for i in range(0, len(kp), batch):
+                    t0 = time.perf_counter()
+                    imgs = self.render(photo.source_image, photo.source, kp[i:i + batch], batch)
+                    result.timings["render"] += time.perf_counter() - t0
+                    bar.update(len(imgs))
+                    yield from imgs
+        finally:  # also when the consumer stops early or fails: the speech file is closed at once
+            c.audio.close()
+            bar.close()
 
     def _analyse_photo(self, image, options: AnimateOptions):
         """The photo's face box, 68 landmarks, head pose and normalized landmarks (1, 68, 3)."""

@@ -5,8 +5,9 @@ and `loss_weights` sections with them: a typo in params.yaml is an error when th
 network does not make every DVC stage that reads the config depend on that network's code. Each network module
 re-exports its own Args (`spacex.models.s2l.S2LArgs` is this S2LArgs).
 
-A field marked `derived(...)` is set by the training code from the data it trains on (the store's MFCC count,
-the number of emotions, the renderer's keypoint count), never by a profile; the config refuses it there.
+A field marked `derived(...)` is never set by a profile (the config refuses it there): the training code fills it
+from the data it trains on (the store's MFCC count, the number of emotions, the renderer's keypoint count), or it
+is fixed by the kit (the 68-point landmark scheme).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ DERIVED = "derived"  # dataclass field metadata key: why the field is not a conf
 
 
 def derived(default, why: str):
-    """A field that training fills from the data (`why` names where), not a profile."""
+    """A field that no profile sets: training fills it from the data, or the kit fixes it (`why` says which)."""
     return field(default=default, metadata={DERIVED: why})
 
 
