@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from machine import cpu_model  # benchmarks/machine.py
 from spacex import config, media
 from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.models.fv2v.model import FaceVid2Vid
@@ -347,7 +348,7 @@ def main() -> None:
         seconds, wav, out = args.memory_child
         memory_child(float(seconds), wav, out, args.device)
         return
-    machine = {"cpu": _cpu_model(), "cores": os.cpu_count(),
+    machine = {"cpu": cpu_model(), "cores": os.cpu_count(),
                "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
                "torch": torch.__version__, "device": args.device,
                "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None}
@@ -371,13 +372,6 @@ def main() -> None:
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {path}")
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
 
 
 if __name__ == "__main__":

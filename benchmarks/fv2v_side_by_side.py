@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_model  # benchmarks/machine.py
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ("peer", "kit", "kit_bf16")
 
@@ -111,12 +113,6 @@ def child(which: str, peer: Path, resolution: int, num_kp: int, spade: bool, cal
     return {"config": which, "params_m": params, "per_video_s": statistics.median(video),
             "per_frame_s": statistics.median(frame), "first_per_video_s": video_first}
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main(argv=None) -> int:

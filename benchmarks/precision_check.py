@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from machine import cpu_model  # benchmarks/machine.py
 from spacex import config
 from spacex.animate.batch import _first_frame, render_split
 from spacex.animate.pipeline import AnimateOptions, Animator, fast_bf16
@@ -33,12 +33,6 @@ from spacex.evaluate import score
 from spacex.evaluate.metrics import registry
 
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def frames_check(cfg, clips: list[str], repeat: int) -> dict:

@@ -36,6 +36,11 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 255.0
 
 
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """The inverse of to_float for rendered frames: (T, 3, S, S) in [0, 1], any float dtype -> (T, S, S, 3) uint8."""
+    return (x.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
 def photo_to_crop(box: np.ndarray, size: int):
     """The skimage AffineTransform from photo to crop pixel coordinates (the inverse maps a crop back)."""
     from skimage.transform import AffineTransform

@@ -329,23 +329,18 @@ def write_video(
 
 
 def _seconds(audio, sample_rate: int):
-    """(first sample, one second of samples) from an array or an iterable of blocks: the same slices for the
-    same samples, so streamed audio encodes exactly as an array does."""
-    if isinstance(audio, np.ndarray):
-        for start in range(0, len(audio), sample_rate):
-            yield start, audio[start:start + sample_rate]
-        return
-    pending, n, start = [], 0, 0
-    for block in audio:
-        pending.append(np.asarray(block, np.float32))
-        n += len(block)
-        while n >= sample_rate:
-            joined = np.concatenate(pending)
-            yield start, joined[:sample_rate]
-            start += sample_rate
-            pending, n = [joined[sample_rate:]], n - sample_rate
-    if n:
-        yield start, np.concatenate(pending)
+    """(first sample, one second of samples) from an array or an iterable of blocks of any size: the same slices
+    for the same samples, so streamed audio encodes exactly as an array does."""
+    blocks = [audio] if isinstance(audio, np.ndarray) else audio
+    rest, start = np.zeros(0, np.float32), 0
+    for block in blocks:
+        joined = np.concatenate([rest, np.asarray(block, np.float32)]) if len(rest) else np.asarray(block)
+        n = len(joined) - len(joined) % sample_rate  # whole seconds, sliced without copying
+        for i in range(0, n, sample_rate):
+            yield start + i, joined[i:i + sample_rate]
+        rest, start = joined[n:], start + n
+    if len(rest):
+        yield start, rest
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:

@@ -38,7 +38,7 @@ from spacex.preprocess import pose as posefit
 from spacex.preprocess.backends import ClipInput, make_backend
 from spacex.preprocess.detect import FaceTrack, SkipClip, detect_faces, track_face
 from spacex.checkpoint import load_model
-from spacex.crop import crop_frames, to_float
+from spacex.crop import crop_frames, to_float, to_uint8
 
 
 class AnimateError(KitError, ValueError):
@@ -243,7 +243,7 @@ class Animator:
         """Frames (T, S, S, 3) uint8 for driving keypoints (T, K, 3) from a source's features (fp32)."""
         with self.rendering():
             imgs = self.fv2v.render_sequence(image, src, kps, chunk)
-        return (imgs.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return to_uint8(imgs)
 
     @torch.no_grad()
     def __call__(self, image: str | Path | np.ndarray, audio: str | Path, options: AnimateOptions = AnimateOptions(),

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from spacex import media
-from spacex.crop import crop_frames, to_crop_pixels, to_float
+from spacex.crop import crop_frames, to_crop_pixels, to_float, to_uint8
 from spacex.config import Config, as_dict
 from spacex.corpus import clip as clipfmt
 from spacex.errors import ConfigError
@@ -167,7 +167,7 @@ class FV2VTask(Task):
         src = model.source_features(frames[:1])
         recon = model.render_sequence(frames[:1], src, model.keypoints_of(src["kp_canonical"], frames))
         panel = torch.cat([frames, recon, frames[:1].expand_as(frames)], 3)  # (T, 3, S, 3S)
-        video = (panel.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        video = to_uint8(panel)
         return {"reenactment": samples.video_with_audio(out / f"{c['clip_id']}_reenactment.mp4", video, c["fps"],
                                                         c["audio"], c["sample_rate"])}
 
