@@ -36,7 +36,9 @@ CONFIGS = ("peer", "kit", "kit_bf16")
 
 
 def build(which: str, peer: Path, resolution: int, num_kp: int, spade: bool):
-    """-> (networks {name: module}, per_video(src), per_frame(src, feats, kp)) for one configuration."""
+    """-> (networks {name: module}, per_video(src), per_frame(src, feats, kp), keypoints(src)) for one
+    configuration; keypoints(src) is the per-video keypoint and head-pose work alone (the peer's whole per-video
+    work; the kit's without its appearance volume, which the peer computes on every frame instead)."""
     import torch
 
     torch.manual_seed(0)
@@ -62,7 +64,7 @@ def build(which: str, peer: Path, resolution: int, num_kp: int, spade: bool):
         def per_frame(src, feats, kp):
             return gen(src, kp_driving={"value": kp, "jacobian": None},
                        kp_source={"value": feats["kp"], "jacobian": None})["prediction"]
-        return nets, per_video, per_frame
+        return nets, per_video, per_frame, per_video
 
     sys.path.insert(0, str(REPO))
     from spacex import config
@@ -83,14 +85,17 @@ def build(which: str, peer: Path, resolution: int, num_kp: int, spade: bool):
             return m.render(src, feats, kp)
         with autocast:
             return m.render(src, feats, kp).float()
-    return nets, per_video, per_frame
+
+    def keypoints(src):
+        return m.canonical(src), m.headpose(src)
+    return nets, per_video, per_frame, keypoints
 
 
 def child(which: str, peer: Path, resolution: int, num_kp: int, spade: bool, calls: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    nets, per_video, per_frame = build(which, peer, resolution, num_kp, spade)
+    nets, per_video, per_frame, keypoints = build(which, peer, resolution, num_kp, spade)
     params = {k: round(sum(p.numel() for p in n.parameters()) / 1e6, 2) for k, n in nets.items()}
     if which == "peer":  # the generator's own count includes its dense-motion network: report the rest
         params["generator (rest)"] = round(params["generator (rest)"] - params["motion"], 2)
@@ -102,8 +107,12 @@ def child(which: str, peer: Path, resolution: int, num_kp: int, spade: bool, cal
         feats = per_video(src)  # warm-up
         video_first = time.perf_counter() - t
         per_frame(src, feats, kp)  # warm-up
-        video, frame = [], []
+        keypoints(src)  # warm-up
+        video, frame, kps = [], [], []
         for _ in range(calls):
+            t = time.perf_counter()
+            keypoints(src)
+            kps.append(time.perf_counter() - t)
             t = time.perf_counter()
             feats = per_video(src)
             video.append(time.perf_counter() - t)
@@ -111,7 +120,8 @@ def child(which: str, peer: Path, resolution: int, num_kp: int, spade: bool, cal
             per_frame(src, feats, kp)
             frame.append(time.perf_counter() - t)
     return {"config": which, "params_m": params, "per_video_s": statistics.median(video),
-            "per_frame_s": statistics.median(frame), "first_per_video_s": video_first}
+            "per_frame_s": statistics.median(frame), "keypoints_s": statistics.median(kps),
+            "first_per_video_s": video_first}
 
 
 
@@ -152,18 +162,23 @@ def main(argv=None) -> int:
             out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
             runs[c].append(json.loads(out.strip().splitlines()[-1]))
             print(f"round {r + 1} {c}: per frame {runs[c][-1]['per_frame_s'] * 1000:.0f} ms, per video "
-                  f"{runs[c][-1]['per_video_s'] * 1000:.0f} ms", flush=True)
+                  f"{runs[c][-1]['per_video_s'] * 1000:.0f} ms (keypoints + head pose "
+                  f"{runs[c][-1]['keypoints_s'] * 1000:.0f} ms)", flush=True)
     summary = {}
     for c, rs in runs.items():
         pf, pv = [x["per_frame_s"] * 1000 for x in rs], [x["per_video_s"] * 1000 for x in rs]
+        pk = [x["keypoints_s"] * 1000 for x in rs]
         summary[c] = {"params_m": rs[0]["params_m"], "per_frame_ms": round(statistics.median(pf), 1),
                       "per_frame_ms_range": [round(min(pf), 1), round(max(pf), 1)],
                       "per_video_ms": round(statistics.median(pv), 1),
-                      "per_video_ms_range": [round(min(pv), 1), round(max(pv), 1)]}
+                      "per_video_ms_range": [round(min(pv), 1), round(max(pv), 1)],
+                      "keypoints_ms": round(statistics.median(pk), 1),
+                      "keypoints_ms_range": [round(min(pk), 1), round(max(pk), 1)]}
     if "peer" in summary:
         for c in summary:
             summary[c]["per_frame_vs_peer"] = round(summary[c]["per_frame_ms"] / summary["peer"]["per_frame_ms"], 3)
             summary[c]["per_video_vs_peer"] = round(summary[c]["per_video_ms"] / summary["peer"]["per_video_ms"], 3)
+            summary[c]["keypoints_vs_peer"] = round(summary[c]["keypoints_ms"] / summary["peer"]["keypoints_ms"], 3)
         if "kit" in summary:
             summary["params_kit_vs_peer"] = {k: round(summary["kit"]["params_m"][k] / v, 3)
                                              for k, v in summary["peer"]["params_m"].items()}

@@ -10,11 +10,18 @@ from spacex.models.fv2v.model import FaceVid2Vid, FV2VWeights
 from spacex.models.l2l import Landmarks2Latents
 
 
-@pytest.mark.parametrize("spade,skip", [(False, False), (True, False), (False, True)])
-def test_fv2v_shapes_and_gradients(spade, skip):
+# face-vid2vid's topology (the paper profile's): lifted keypoint hourglass on a smaller image, capped
+# hourglasses without the deep skip, ResNet stem in the head pose estimator.
+FV2V_TOPOLOGY = {"keypoint_hourglass": "lift", "keypoint_scale": 0.5, "hourglass_max": 16,
+                 "hourglass_deep_skip": False, "headpose_stride": 4, "headpose_levels": 2}
+
+
+@pytest.mark.parametrize("spade,skip,topology", [(False, False, {}), (True, False, {}), (False, True, {}),
+                                                 (True, False, FV2V_TOPOLOGY)])
+def test_fv2v_shapes_and_gradients(spade, skip, topology):
     torch.manual_seed(0)
     m = FaceVid2Vid(resolution=32, num_kp=4, base=8, volume_channels=4, depth=4, generator_blocks=2,
-                    spade=spade, image_skip=skip, use_vgg=False)
+                    spade=spade, image_skip=skip, use_vgg=False, **topology)
     src, drv = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     feats = m.source_features(src)
     assert feats["volume"].shape == (2, 4, 4, 8, 8) and feats["kp"].shape == (2, 4, 3)
@@ -100,3 +107,47 @@ def test_learning_rate_milestones():
 
     cfg = TrainConfig(steps=100, lr=1.0, lr_milestones=[0.5, 0.9], lr_gamma=0.1)
     assert [lr_at(cfg, s) for s in (0, 49, 50, 89, 90, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_motion_field_warps_like_one_copy_per_keypoint():
+    """The estimator samples the volume once at all K+1 grids; the result is what K+1 copies of it would give."""
+    import torch.nn.functional as F
+
+    from spacex.models.fv2v.blocks import grid3d
+    from spacex.models.fv2v.motion import MotionFieldEstimator
+
+    torch.manual_seed(0)
+    est = MotionFieldEstimator(num_kp=3, volume_channels=4, depth=4, ch=4).eval()
+    volume, kp_s, kp_d = torch.rand(2, 4, 4, 8, 8), torch.rand(2, 3, 3) - 0.5, torch.rand(2, 3, 3) - 0.5
+    seen = {}
+    est.hourglass.register_forward_hook(lambda mod, inp, out: seen.update(input=inp[0]))  # returns None
+    with torch.no_grad():
+        est(volume, kp_s, kp_d)
+        grid = grid3d(4, 8, 8)[None, None]
+        sparse = torch.cat([grid.expand(2, 1, 4, 8, 8, 3), grid - kp_d[:, :, None, None, None] +
+                            kp_s[:, :, None, None, None]], 1)  # (B, K+1, D, h, w, 3)
+        comp = est.compress(volume)
+        copies = F.grid_sample(comp[:, None].expand(2, 4, 4, 4, 8, 8).reshape(8, 4, 4, 8, 8),
+                               sparse.reshape(8, 4, 8, 8, 3), align_corners=True).view(2, 4, 4, 4, 8, 8)
+    warped = seen["input"].view(2, 4, 5, 4, 8, 8)[:, :, :4]  # (B, K+1, c, ...) of the hourglass input
+    assert torch.equal(warped, copies)
+    inference = est(volume, kp_s, kp_d)["deformation"].detach()  # no_grad above; the training path here
+    with torch.no_grad():
+        assert torch.equal(inference, est(volume, kp_s, kp_d)["deformation"])
+
+
+def test_paper_profile_has_face_vid2vids_size():
+    """The paper profile's networks at the re-implementation's vox-256 setting (256 px, K = 15, plain generator)
+    have its parameter counts within 5% (counted from its own classes on 9511d25: keypoint detector 41.94 M,
+    head pose 30.25 M, dense motion 43.55 M, the generator's rest 9.55 M; benchmarks/fv2v_side_by_side.py)."""
+    from spacex import config
+
+    args = {**config.load("paper").fv2v.model.to_dict(), "resolution": 256, "num_kp": 15, "spade": False}
+    with torch.device("meta"):
+        m = FaceVid2Vid(**args)
+    count = {name: sum(p.numel() for p in net.parameters()) / 1e6 for name, net in
+             {"canonical": m.canonical, "headpose": m.headpose, "motion": m.motion,
+              "rest": torch.nn.ModuleList([m.generator, m.appearance])}.items()}
+    peer = {"canonical": 41.94, "headpose": 30.25, "motion": 43.55, "rest": 9.55}
+    ratio = {k: round(count[k] / v, 3) for k, v in peer.items()}
+    assert all(abs(r - 1) <= 0.05 for r in ratio.values()), ratio

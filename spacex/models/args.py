@@ -86,7 +86,12 @@ class FV2VArgs(_Args):
     use_vgg: bool = True  # perceptual loss with VGG19 when its weights are cached
     spectral_norm: bool = True  # in the discriminator, as in face-vid2vid
     headpose_levels: int = 4  # downsampling stages of the head pose + expression estimator (2x channels each)
-    hourglass_levels: int = 2  # of the canonical keypoint detector's and motion estimator's 3D hourglasses
+    headpose_stride: int = 1  # its stem: 1 = full resolution; 4 = conv stride 2 + max-pool (ResNet's, face-vid2vid's)
+    hourglass_levels: int = 2  # of the canonical keypoint detector's and motion estimator's hourglasses
+    hourglass_max: int = 0  # channel cap of those hourglasses (0 = none; face-vid2vid: 1024)
+    hourglass_deep_skip: bool = True  # deepest level concatenates its own features (False: face-vid2vid's decoder)
+    keypoint_hourglass: str = "unet3d"  # canonical detector: unet3d (2D stem, 3D U-Net) | lift (face-vid2vid's)
+    keypoint_scale: float = 1.0  # the canonical detector sees the image at this scale (face-vid2vid: 0.25)
     appearance_blocks: int = 2  # 3D residual blocks of the appearance extractor
 
 

@@ -34,24 +34,33 @@ def up2d(cin: int, cout: int) -> nn.Module:
     return nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
 
 
-class Hourglass3d(nn.Module):
-    """A small 3D U-Net; pools and upsamples height and width only (depth is shallow)."""
+def _widths(ch: int, levels: int, cap: int) -> list[int]:
+    """Channels of an hourglass's levels: ch, 2ch, 4ch, ... capped at `cap` (0 = no cap)."""
+    return [min(ch * 2 ** i, cap) if cap else ch * 2 ** i for i in range(levels)]
 
-    def __init__(self, cin: int, ch: int = 32, levels: int = 2):
+
+def _conv3d(cin: int, cout: int) -> nn.Module:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1), nn.BatchNorm3d(cout), nn.ReLU())
+
+
+class Hourglass3d(nn.Module):
+    """A 3D U-Net; pools and upsamples height and width only (depth is shallow).
+
+    `deep_skip=True` (the kit's default): the deepest level's features are pooled, upsampled and concatenated with
+    themselves before the first decoder conv. `deep_skip=False`: the decoder starts from the pooled deepest
+    features alone, as face-vid2vid's hourglass does (half that conv's input: the cheaper, narrower form)."""
+
+    def __init__(self, cin: int, ch: int = 32, levels: int = 2, max_ch: int = 0, deep_skip: bool = True):
         super().__init__()
-        self.down = nn.ModuleList()
+        self.deep_skip = deep_skip
+        chans = _widths(ch, levels, max_ch)
+        self.down = nn.ModuleList(_conv3d(c, out) for c, out in zip([cin] + chans, chans))
         self.up = nn.ModuleList()
-        c = cin
-        chans = []
-        for i in range(levels):
-            out = ch * 2 ** i
-            self.down.append(nn.Sequential(nn.Conv3d(c, out, 3, padding=1), nn.BatchNorm3d(out), nn.ReLU()))
-            chans.append(out)
-            c = out
+        c = chans[-1]
         for i in reversed(range(levels)):
-            skip = chans[i]
+            skip = chans[i] if deep_skip or i < levels - 1 else 0
             out = chans[i - 1] if i > 0 else ch
-            self.up.append(nn.Sequential(nn.Conv3d(c + skip, out, 3, padding=1), nn.BatchNorm3d(out), nn.ReLU()))
+            self.up.append(_conv3d(c + skip, out))
             c = out
         self.out_channels = c + cin
 
@@ -61,10 +70,35 @@ class Hourglass3d(nn.Module):
             h = block(h)
             skips.append(h)
             h = F.avg_pool3d(h, (1, 2, 2))
+        if not self.deep_skip:
+            skips[-1] = None
         for block in self.up:
             h = F.interpolate(h, scale_factor=(1, 2, 2))
-            h = block(torch.cat([h, skips.pop()], 1))
+            skip = skips.pop()
+            h = block(h if skip is None else torch.cat([h, skip], 1))
         return torch.cat([h, x], 1)
+
+
+class LiftHourglass(nn.Module):
+    """face-vid2vid's keypoint hourglass: a 2D encoder (no skips) down to the bottleneck, lifted to a 3D volume by
+    a 1x1 conv, and a 3D decoder back up to the input's height and width. Cheap where the U-Net is dear: the
+    full-resolution levels are 2D on the way down."""
+
+    def __init__(self, cin: int, ch: int, levels: int, depth: int, max_ch: int = 0):
+        super().__init__()
+        chans = _widths(ch, levels, max_ch)
+        self.depth = depth
+        self.down = nn.Sequential(*[down2d(c, out) for c, out in zip([cin] + chans, chans)])
+        self.lift = nn.Conv2d(chans[-1], chans[-1] * depth, 1)
+        outs = chans[-2::-1] + [ch // 2]  # (B, chans[-1], D, ...) -> ... -> ch // 2 channels
+        self.up = nn.Sequential(*[nn.Sequential(nn.Upsample(scale_factor=(1, 2, 2)), _conv3d(c, out))
+                                  for c, out in zip(chans[::-1], outs)])
+        self.out_channels = outs[-1]
+
+    def forward(self, x):  # (B, cin, H, W) -> (B, out_channels, D, H, W); H, W divisible by 2 ** levels
+        f = self.lift(self.down(x))
+        B, C, h, w = f.shape
+        return self.up(f.view(B, C // self.depth, self.depth, h, w))
 
 
 def grid3d(D: int, H: int, W: int, device=None) -> torch.Tensor:

@@ -26,9 +26,11 @@ class FaceVid2Vid(nn.Module):
         super().__init__()
         a = self.args = FV2VArgs(**kw)
         self.appearance = AppearanceExtractor(a.base, a.volume_channels, a.depth, a.appearance_blocks)
-        self.canonical = CanonicalKeypointDetector(a.num_kp, a.base, a.depth, levels=a.hourglass_levels)
-        self.headpose = HeadExpressionEstimator(a.num_kp, a.base, a.headpose_levels)
-        self.motion = MotionFieldEstimator(a.num_kp, a.volume_channels, a.depth, a.base, levels=a.hourglass_levels)
+        hourglass = {"levels": a.hourglass_levels, "max_ch": a.hourglass_max, "deep_skip": a.hourglass_deep_skip}
+        self.canonical = CanonicalKeypointDetector(a.num_kp, a.base, a.depth, form=a.keypoint_hourglass,
+                                                   scale=a.keypoint_scale, **hourglass)
+        self.headpose = HeadExpressionEstimator(a.num_kp, a.base, a.headpose_levels, a.headpose_stride)
+        self.motion = MotionFieldEstimator(a.num_kp, a.volume_channels, a.depth, a.base, **hourglass)
         self.generator = OcclusionAwareGenerator(a.volume_channels, a.depth, a.base, a.generator_blocks, a.spade,
                                                  a.image_skip)
         self.discriminator = MultiScaleDiscriminator(base=a.base, spectral_norm=a.spectral_norm)
