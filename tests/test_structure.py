@@ -44,6 +44,24 @@ def test_every_dvc_stage_depends_on_all_the_code_it_runs(stage):
     assert not missing, f"dvc.yaml stage {stage} runs code it does not list in deps: {missing}"
 
 
+def test_the_renderer_depends_on_the_stores_recipe_not_its_bytes():
+    """train_fv2v reads the store by recipe (tools/dvc_deps.py BY_RECIPE): it lists everything the preprocessing
+    stage depends on (notebook, data, code, settings) and the store's index, not the store folder, whose float
+    arrays differ between CPU models; the index holds no array values."""
+    from spacex.preprocess import store
+
+    spec = stages()
+    fv2v, pre = spec["train_fv2v"], spec["preprocess"]
+    deps = set(fv2v["deps"])
+    assert "build/preprocess" not in deps and "build/preprocess/manifest.json" in deps
+    missing = [d for d in pre["deps"] if not any(d == x or d.startswith(x + "/") for x in deps)]
+    assert not missing, missing
+    assert set(pre["params"]) <= set(fv2v["params"])
+    src = Path(store.__file__).read_text()
+    assert '("clip_id", "split", "n_frames", "shapes")' in src, "the store index gained a per-clip field: " \
+        "check it holds no float values before train_fv2v depends on it"
+
+
 def test_each_stage_tracks_the_active_profile_only():
     for name, s in stages().items():
         params = [p for p in s.get("params", []) if isinstance(p, str)]

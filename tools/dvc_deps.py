@@ -92,6 +92,19 @@ def used_files(stage: dict) -> set[Path]:
     return {modules()[m] for m in closure(notebook_imports(stage_notebook(stage)))} - {PKG / "__init__.py"}
 
 
+# Stages that read another stage's output by its recipe, not its bytes: they depend on that stage's code (listed
+# here too) and on a machine-independent index of the output instead of the output itself (dvc.yaml). The renderer
+# is trained once and frozen; the preprocessing store's float arrays differ in their last bits between CPU models,
+# and depending on them retrained it (67 min) on every other CPU.
+BY_RECIPE = {"train_fv2v": ("preprocess",)}
+
+
+def stage_files(name: str) -> set[Path]:
+    """The spacex files a stage runs, with those of the stages whose output it reads by recipe."""
+    spec = stages()
+    return used_files(spec[name]).union(*(used_files(spec[r]) for r in BY_RECIPE.get(name, ())))
+
+
 def compact(files: set[Path]) -> list[str]:
     """Folders whose every module is used, else files; as repo-relative posix paths, sorted."""
     out, covered = [], set()
@@ -116,7 +129,7 @@ def rewrite(text: str) -> tuple[str, list[str]]:
             return
         code = [d for d in current if d.endswith(".py") or (REPO / d).is_dir()]
         keep = [d for d in current if d not in code]
-        new = compact(used_files(spec[stage]))
+        new = compact(stage_files(stage))
         if sorted(code) != new:
             changed.append(stage)
         out.extend(f"{indent}- {d}" for d in sorted(keep + new))
