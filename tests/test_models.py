@@ -12,7 +12,7 @@ from spacex.models.l2l import Landmarks2Latents
 
 # face-vid2vid's topology (the paper profile's): lifted keypoint hourglass on a smaller image, capped
 # hourglasses without the deep skip, ResNet stem in the head pose estimator.
-FV2V_TOPOLOGY = {"keypoint_hourglass": "lift", "keypoint_scale": 0.5, "hourglass_max": 16,
+FV2V_TOPOLOGY = {"keypoint_hourglass": "lift", "keypoint_scale": 0.5, "hourglass_max": 8,  # widths 8, 16 -> 8
                  "hourglass_deep_skip": False, "headpose_stride": 4, "headpose_levels": 2}
 
 

@@ -57,9 +57,25 @@ def test_the_renderer_depends_on_the_stores_recipe_not_its_bytes():
     missing = [d for d in pre["deps"] if not any(d == x or d.startswith(x + "/") for x in deps)]
     assert not missing, missing
     assert set(pre["params"]) <= set(fv2v["params"])
-    src = Path(store.__file__).read_text()
-    assert '("clip_id", "split", "n_frames", "shapes")' in src, "the store index gained a per-clip field: " \
-        "check it holds no float values before train_fv2v depends on it"
+
+
+def test_the_store_index_holds_nothing_computed_from_the_arrays(tmp_path):
+    """Two stores with the same clips and shapes but other float values (arrays and per-clip measurements, as
+    another CPU gives) have byte-identical indexes: what train_fv2v depends on in place of the store."""
+    import numpy as np
+
+    from spacex.preprocess import store
+
+    info = {"config_hash": "h", "settings": {"fps": 30.0}, "versions": {"torch": "x"}, "fps": 30.0}
+    for name, seed in (("a", 0), ("b", 1)):
+        rng = np.random.default_rng(seed)
+        arrays = {"landmarks": rng.random((5, 68, 3), dtype=np.float32), "rotation": rng.random((5, 3), dtype=np.float32)}
+        meta = {"clip_id": "c0", "split": "train", "n_frames": 5, "config_hash": "h", "nme": float(rng.random()),
+                "pose_error_deg": rng.random(3).tolist(), "shapes": {k: list(v.shape) for k, v in arrays.items()}}
+        store.write_clip(tmp_path / name, "c0", arrays, meta)
+        store.index(tmp_path / name, info)
+    assert (tmp_path / "a/clips/c0.npz").read_bytes() != (tmp_path / "b/clips/c0.npz").read_bytes()
+    assert (tmp_path / "a/manifest.json").read_bytes() == (tmp_path / "b/manifest.json").read_bytes()
 
 
 def test_each_stage_tracks_the_active_profile_only():

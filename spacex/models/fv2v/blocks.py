@@ -96,6 +96,9 @@ class LiftHourglass(nn.Module):
         self.out_channels = outs[-1]
 
     def forward(self, x):  # (B, cin, H, W) -> (B, out_channels, D, H, W); H, W divisible by 2 ** levels
+        n = 2 ** len(self.down)
+        if x.shape[-1] % n or x.shape[-2] % n:  # else the output is smaller than the input and keypoints biased
+            raise ValueError(f"LiftHourglass: input {tuple(x.shape[-2:])} is not divisible by {n} (2 ** levels)")
         f = self.lift(self.down(x))
         B, C, h, w = f.shape
         return self.up(f.view(B, C // self.depth, self.depth, h, w))

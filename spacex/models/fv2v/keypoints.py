@@ -16,8 +16,9 @@ class CanonicalKeypointDetector(nn.Module):
         super().__init__()
         if form not in ("unet3d", "lift"):
             raise ValueError(f"keypoint_hourglass must be unet3d or lift, got {form!r}")
-        self.depth, self.temperature, self.c, self.form, self.scale = depth, temperature, 16, form, scale
+        self.depth, self.temperature, self.form, self.scale = depth, temperature, form, scale
         if form == "unet3d":
+            self.c = 16  # channels of the lifted volume
             self.encode = nn.Sequential(nn.Conv2d(3, base, 7, padding=3), nn.BatchNorm2d(base), nn.ReLU(),
                                         down2d(base, 2 * base), down2d(2 * base, 4 * base),
                                         nn.Conv2d(4 * base, self.c * depth, 1))
