@@ -48,8 +48,6 @@ def test_the_renderer_depends_on_the_stores_recipe_not_its_bytes():
     """train_fv2v reads the store by recipe (tools/dvc_deps.py BY_RECIPE): it lists everything the preprocessing
     stage depends on (notebook, data, code, settings) and the store's index, not the store folder, whose float
     arrays differ between CPU models; the index holds no array values."""
-    from spacex.preprocess import store
-
     spec = stages()
     fv2v, pre = spec["train_fv2v"], spec["preprocess"]
     deps = set(fv2v["deps"])

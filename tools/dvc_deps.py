@@ -99,9 +99,8 @@ def used_files(stage: dict) -> set[Path]:
 BY_RECIPE = {"train_fv2v": ("preprocess",)}
 
 
-def stage_files(name: str) -> set[Path]:
-    """The spacex files a stage runs, with those of the stages whose output it reads by recipe."""
-    spec = stages()
+def stage_files(spec: dict[str, dict], name: str) -> set[Path]:
+    """The spacex files stage `name` of `spec` (stages()) runs, with those of the stages it reads by recipe."""
     return used_files(spec[name]).union(*(used_files(spec[r]) for r in BY_RECIPE.get(name, ())))
 
 
@@ -129,7 +128,7 @@ def rewrite(text: str) -> tuple[str, list[str]]:
             return
         code = [d for d in current if d.endswith(".py") or (REPO / d).is_dir()]
         keep = [d for d in current if d not in code]
-        new = compact(stage_files(stage))
+        new = compact(stage_files(spec, stage))
         if sorted(code) != new:
             changed.append(stage)
         out.extend(f"{indent}- {d}" for d in sorted(keep + new))

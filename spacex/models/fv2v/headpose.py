@@ -21,7 +21,7 @@ class HeadExpressionEstimator(nn.Module):
         if stride not in (1, 4):
             raise ValueError(f"headpose_stride must be 1 or 4, got {stride}")
         # stride 4: ResNet's stem (conv stride 2 + 3x3 max-pool stride 2): every later stage runs on 1/16 the pixels
-        layers, c = [nn.Conv2d(3, base, 7, stride=1 if stride == 1 else 2, padding=3), nn.BatchNorm2d(base), nn.ReLU()], base
+        layers, c = [nn.Conv2d(3, base, 7, stride=min(stride, 2), padding=3), nn.BatchNorm2d(base), nn.ReLU()], base
         if stride == 4:
             layers.append(nn.MaxPool2d(3, stride=2, padding=1))
         for _ in range(levels):
