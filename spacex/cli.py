@@ -85,12 +85,18 @@ def cmd_preprocess(args) -> int:
         overrides["corpus.root"] = args.root
     cfg = config.load(args.profile, args.params, overrides)
     files.check_output_dir(cfg.preprocess.out, [cfg.corpus.root])
+    i, _, n = args.shard.partition("/")
+    shard = (int(i), int(n or 1))
+    if args.pack:  # this shard's part of the pack; `--index` then writes the rest and the pack's index
+        run.write_pack(cfg, shard, args.workers, index=False)
+        return 0
     if args.index:
         manifest = store.index(Path(cfg.preprocess.out), run.run_info(cfg))
-        print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json")
+        run.write_pack(cfg, workers=args.workers)
+        print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json, "
+              f"packed/index.json")
         return 0
-    i, _, n = args.shard.partition("/")
-    summary = run.run(cfg, shard=(int(i), int(n or 1)), workers=args.workers, progress=not args.quiet)
+    summary = run.run(cfg, shard=shard, workers=args.workers, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -263,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="landmark backend (default: the profile's)")
     p.add_argument("--shard", default="0/1", help="i/n: process every n-th clip starting at i (default 0/1)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: the profile's)")
-    p.add_argument("--index", action="store_true", help="only rebuild manifest.json and skipped.csv (after shards)")
+    p.add_argument("--index", action="store_true", help="after the shards: rebuild manifest.json and skipped.csv, "
+                   "write the pack's missing shards and its index")
+    p.add_argument("--pack", action="store_true", help="only write this --shard's part of the pack (training view)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preprocess)
 

@@ -69,11 +69,11 @@ def preprocess_config(root: Path, out: Path, **kw):
 
 @pytest.fixture(scope="session")
 def small_store(small_corpus, tmp_path_factory) -> tuple[Path, dict]:
-    """The small corpus preprocessed with the dlib backend; returns (store, summary)."""
+    """The small corpus preprocessed with the dlib backend, frames packed at 128 and 32 px; returns (store, summary)."""
     from spacex.preprocess import run
 
     out = tmp_path_factory.mktemp("store")
-    summary = run.run(preprocess_config(small_corpus, out), progress=False)
+    summary = run.run(preprocess_config(small_corpus, out, frame_sizes=[32]), progress=False)
     return out, summary
 
 

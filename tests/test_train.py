@@ -19,7 +19,7 @@ from spacex.checkpoint import load_model
 
 def _overrides(store_dir, out, **train):
     t = {"steps": 20, "batch_size": 8, "log_every": 1, "eval_every": 1000, "ckpt_every": 5, "lr": 0.003, **train}
-    sets = [f"preprocess.out={store_dir}", f"s2l.out={out}", "s2l.window=24", "s2l.augment_copies=0",
+    sets = [f"preprocess.out={store_dir}", f"s2l.out={out}", "s2l.window=24", "s2l.audio_augment=0",
             "s2l.model={audio_dim: 32, landmark_dim: 16, hidden: 32, layers: 1, kernel: 5}"]
     return sets + [f"s2l.train.{k}={v}" for k, v in t.items()]
 

@@ -17,14 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacex import media
-from spacex.crop import crop_frames, to_crop_pixels, to_float, to_uint8
+from spacex.crop import to_crop_pixels, to_float, to_uint8
 from spacex.config import Config, as_dict
-from spacex.corpus import clip as clipfmt
 from spacex.errors import ConfigError
 from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.model import FaceVid2Vid
-from spacex.preprocess import store
+from spacex.preprocess import pack
 from spacex.train.trainer import Task, run_stage
 
 
@@ -36,22 +34,27 @@ def anchor_targets(landmarks: np.ndarray, iris: np.ndarray, box: np.ndarray, siz
 
 
 class FrameData:
-    """Cropped frames (T, 3, S, S) uint8, head pose (T, 3) and landmark anchors (T, A, 2) per clip of one split."""
+    """The clips of one split, read from the store's pack (spacex.preprocess.pack) when used: cropped frames
+    (T, 3, S, S) uint8 at the pack's size S, head pose (T, 3) and landmark anchors (T, A, 2)."""
 
-    def __init__(self, corpus_root: str | Path, store_dir: str | Path, split: str, size: int):
-        self.clips = []
-        for c in store.read_manifest(store_dir)["clips"]:
-            if c["split"] != split:
-                continue
-            arr = store.read_clip(store_dir, c["clip_id"])
-            frames, _ = media.read_frames(clipfmt.clip_paths(corpus_root, c["clip_id"])["video"])
-            meta = store.read_meta(store_dir, c["clip_id"])
-            self.clips.append({"clip_id": c["clip_id"], "frames": crop_frames(frames, arr["crop_box"], size),
-                               "rotation": torch.from_numpy(arr["rotation"].astype(np.float32)),
-                               "anchors": anchor_targets(arr["landmarks"], arr["iris"], arr["crop_box"], size),
-                               "audio": arr["audio"], "fps": meta["fps"], "sample_rate": meta["sample_rate"]})
+    def __init__(self, store_dir: str | Path, split: str, size: int):
+        self.pack, self.size = pack.Packed(store_dir), size
+        self.clips = self.pack.clips(split)
         if not self.clips:
             raise ValueError(f"no {split} clips in {store_dir}")
+        if size not in self.pack.index["sizes"]:
+            self.pack.frames(self.clips[0], size, [0])  # raises, naming the sizes packed
+
+    def frames(self, c: dict, rows=None) -> torch.Tensor:
+        return torch.from_numpy(self.pack.frames(c, self.size, rows))
+
+    def anchors(self, c: dict, rows) -> torch.Tensor:
+        """(len(rows), A, 2) anchor targets of those frames (anchor_targets is per frame)."""
+        return anchor_targets(self.pack.get(c, "landmarks", rows), self.pack.get(c, "iris", rows),
+                              self.pack.get(c, "crop_box"), self.size)
+
+    def rotation(self, c: dict, row: int) -> torch.Tensor:
+        return torch.from_numpy(self.pack.get(c, "rotation", [row])[0].astype(np.float32))
 
 
 def _color_jitter(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -81,8 +84,8 @@ class FV2VTask(Task):
         if (self.weights.landmark_anchor > 0 or self.weights.region_l1 > 0) and self.args.num_kp < len(L.ANCHORS):
             raise ConfigError(f"fv2v.model.num_kp = {self.args.num_kp}: landmark anchors need at least "
                               f"{len(L.ANCHORS)} keypoints (or set fv2v.loss_weights.landmark_anchor and region_l1 to 0)")
-        self.train_data = FrameData(cfg.corpus.root, cfg.preprocess.out, "train", size)
-        self.val_data = FrameData(cfg.corpus.root, cfg.preprocess.out, "val", size)
+        self.train_data = FrameData(cfg.preprocess.out, "train", size)
+        self.val_data = FrameData(cfg.preprocess.out, "val", size)
 
     def model_args(self) -> dict:
         return self.args.to_dict()
@@ -93,7 +96,8 @@ class FV2VTask(Task):
     def parameters(self, model):
         return model.generator_parameters()
 
-    def batch(self, step, rank, world, generator) -> dict:
+    def plan(self, step, rank, world, generator) -> list:
+        """Per item of this rank: (step, clip, source frame, driving frame, flip, colour jitter (3,))."""
         B = self.cfg.train.batch_size
         clips = self.train_data.clips
         pick = torch.randint(len(clips), (B,), generator=generator).tolist()
@@ -102,19 +106,24 @@ class FV2VTask(Task):
         jitter = (torch.rand(B, 3, generator=generator) * 2 - 1) * self.cfg.color_jitter  # drawn for every item
         items = []
         for b in range(rank, B, world):
-            c = clips[pick[b]]
-            T = len(c["frames"])
+            T = clips[pick[b]]["n_frames"]
             i, j = (u[b] * T).long().clamp(max=T - 1).tolist()
-            pair = torch.stack([c["frames"][i], c["frames"][j]])  # (2, 3, S, S) uint8
-            anchors, pose = c["anchors"][[i, j]], c["rotation"][j].clone()  # (2, A, 2), (3,) yaw pitch roll
-            if flip[b]:
-                pair = pair.flip(-1)
-                anchors = anchors[:, list(L.ANCHOR_MIRROR)] * torch.tensor([-1.0, 1.0])
-                pose[[0, 2]] *= -1  # a mirrored head turns and rolls the other way
-            items.append((_color_jitter(to_float(pair), jitter[b]), anchors, pose))
-        pairs, anchors, pose = (torch.stack(x) for x in zip(*items))
-        return {"source": pairs[:, 0], "driving": pairs[:, 1], "pose": pose,
-                "anchors_source": anchors[:, 0], "anchors_driving": anchors[:, 1], "seed": step}
+            items.append((step, pick[b], i, j, flip[b], jitter[b]))
+        return items
+
+    def item(self, planned) -> dict:
+        step, k, i, j, flip, jitter = planned
+        data = self.train_data
+        c = data.clips[k]
+        pair = data.frames(c, [i, j])  # (2, 3, S, S) uint8
+        anchors, pose = data.anchors(c, [i, j]), data.rotation(c, j)  # (2, A, 2), (3,) yaw pitch roll
+        if flip:
+            pair = pair.flip(-1)
+            anchors = anchors[:, list(L.ANCHOR_MIRROR)] * torch.tensor([-1.0, 1.0])
+            pose[[0, 2]] *= -1  # a mirrored head turns and rolls the other way
+        pair = _color_jitter(to_float(pair), jitter)
+        return {"source": pair[0], "driving": pair[1], "pose": pose, "anchors_source": anchors[0],
+                "anchors_driving": anchors[1], "seed": step}
 
     def loss(self, model, batch):
         g = torch.Generator().manual_seed(int(batch["seed"]))
@@ -143,7 +152,7 @@ class FV2VTask(Task):
         l1 = base_l1 = p = base_p = 0.0
         n = 0
         for c in self.val_data.clips:
-            frames = to_float(c["frames"]).to(device)  # (T, 3, S, S)
+            frames = to_float(self.val_data.frames(c)).to(device)  # (T, 3, S, S)
             source = frames[:1]
             src = model.source_features(source)
             for j in range(0, len(frames), 4):
@@ -162,14 +171,15 @@ class FV2VTask(Task):
         """A val clip re-enacted from its first frame: truth | reconstruction | copy-the-source, with sound."""
         from spacex.train import samples
 
-        c = self.val_data.clips[0]
-        frames = to_float(c["frames"]).to(device)
+        data = self.val_data
+        c = data.clips[0]
+        frames = to_float(data.frames(c)).to(device)
         src = model.source_features(frames[:1])
         recon = model.render_sequence(frames[:1], src, model.keypoints_of(src["kp_canonical"], frames))
         panel = torch.cat([frames, recon, frames[:1].expand_as(frames)], 3)  # (T, 3, S, 3S)
         video = to_uint8(panel)
         return {"reenactment": samples.video_with_audio(out / f"{c['clip_id']}_reenactment.mp4", video, c["fps"],
-                                                        c["audio"], c["sample_rate"])}
+                                                        data.pack.get(c, "audio"), data.pack.sample_rate)}
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:

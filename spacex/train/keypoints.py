@@ -4,7 +4,7 @@ Landmarks2Latents learns to predict.
     spacex keypoints [--profile smoke]
 
 Per clip (all splits) `<fv2v.keypoints>/<clip>.npz`: `driving` (T, K, 3) every frame's keypoints, `source`
-(K, 3) frame 0's, `canonical` (K, 3) frame 0's canonical keypoints; frames cut with the store's crop box.
+(K, 3) frame 0's, `canonical` (K, 3) frame 0's canonical keypoints; frames from the store's pack (cut with the clip's crop box).
 A separate stage from `train_fv2v`, so the renderer (trained once, versioned in the DVC remote) stays untouched
 when only the store or this step changes.
 """
@@ -33,11 +33,11 @@ def extract_keypoints(cfg: Config, device: str = "cpu") -> dict:
     clips = frames = 0
     for split in ("train", "val", "test"):
         try:
-            data = FrameData(cfg.corpus.root, cfg.preprocess.out, split, model.args.resolution)
+            data = FrameData(cfg.preprocess.out, split, model.args.resolution)
         except ValueError:  # no clip of this split
             continue
         for c in data.clips:
-            x = to_float(c["frames"]).to(device)  # (T, 3, S, S)
+            x = to_float(data.frames(c)).to(device)  # (T, 3, S, S), from the store's pack
             src = model.source_features(x[:1])
             kps = model.keypoints_of(src["kp_canonical"], x)  # (T, K, 3)
             with files.atomic_path(out / f"{c['clip_id']}.npz") as tmp:

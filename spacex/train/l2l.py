@@ -16,32 +16,41 @@ import torch
 
 from spacex.config import Config, as_dict
 from spacex.models.l2l import Landmarks2Latents
-from spacex.preprocess import store
 from spacex.train.s2l import target_landmarks
-from spacex.train.sequences import SequenceTask, sample_windows
+from spacex.train.sequences import SequenceData, SequenceTask, augment_seed, sample_windows
 from spacex.train.trainer import run_stage
 
 
-class L2LData:
+class L2LData(SequenceData):
+    """The clips of one split that have keypoints, read when used: landmark and gaze motion from frame 0's,
+    MFCCs, emotion, and the renderer's keypoints (`<keypoint_dir>/<clip>.npz`, spacex.train.keypoints)."""
+
     def __init__(self, store_dir: str | Path, keypoint_dir: str | Path, split: str):
-        self.clips = []
-        for c in store.read_manifest(store_dir)["clips"]:
-            kp_path = Path(keypoint_dir) / f"{c['clip_id']}.npz"
-            if c["split"] != split or not kp_path.exists():
-                continue
-            arr = store.read_clip(store_dir, c["clip_id"])
-            lms = target_landmarks(arr, "raw") * 2  # crop-relative, ~[-1, 1]: the frame face-vid2vid sees
-            if "gaze" not in arr:
-                raise ValueError(f"{store_dir}: clip {c['clip_id']} has no gaze; re-run preprocessing (spacex preprocess)")
-            with np.load(kp_path, allow_pickle=False) as kp:
-                # Landmark motion relative to the source frame (frame 0, whose keypoints are the source's):
-                # keypoint motion follows landmark motion, and the absolute values would only identify the clip.
-                # Gaze likewise, relative to the source frame's.
-                self.clips.append({"landmarks": lms - lms[:1], "gaze": arr["gaze"] - arr["gaze"][:1],
-                                   "mfcc": arr["mfcc"], "emotion": arr["emotion"],
-                                   "driving": kp["driving"].astype(np.float32), "source": kp["source"].astype(np.float32)})
+        super().__init__(store_dir, split)
+        self.keypoint_dir = Path(keypoint_dir)
+        self.clips = [c for c in self.clips if self.keypoint_file(c).exists()]
         if not self.clips:
             raise ValueError(f"no {split} clips with keypoints in {keypoint_dir} (run `spacex keypoints` first)")
+
+    def keypoint_file(self, c: dict) -> Path:
+        return self.keypoint_dir / f"{c['clip_id']}.npz"
+
+    def inputs(self, c: dict, rows=None) -> dict:
+        """Landmark motion (W, 68, 3) and gaze motion (W, 2) relative to the source frame (frame 0, whose keypoints
+        are the source's): keypoint motion follows landmark motion, and absolute values would only identify the
+        clip; landmarks crop-relative, ~[-1, 1] (the frame face-vid2vid sees)."""
+        rows = np.arange(c["n_frames"]) if rows is None else np.asarray(rows)
+        both = np.concatenate([[0], rows])
+        lms = target_landmarks({"landmarks": self.get(c, "landmarks", both), "crop_box": self.get(c, "crop_box")},
+                               "raw") * 2
+        gaze = self.get(c, "gaze", both)
+        return {"landmarks": lms[1:] - lms[:1], "gaze": gaze[1:] - gaze[:1], "emotion": self.get(c, "emotion")}
+
+    def keypoints(self, c: dict, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """The renderer's driving keypoints (W, K, 3) of these frames and the source keypoints (K, 3)."""
+        with np.load(self.keypoint_file(c), allow_pickle=False) as kp:
+            driving = kp["driving"] if rows is None else kp["driving"][np.asarray(rows)]
+            return driving.astype(np.float32), kp["source"].astype(np.float32)
 
 
 class L2LTask(SequenceTask):
@@ -51,24 +60,22 @@ class L2LTask(SequenceTask):
     def __init__(self, cfg: Config):
         kp_dir = Path(cfg.fv2v.keypoints)
         train = L2LData(cfg.preprocess.out, kp_dir, "train")
-        self.use_data(cfg.l2l, train, L2LData(cfg.preprocess.out, kp_dir, "val"), [c["mfcc"] for c in train.clips],
-                      num_kp=train.clips[0]["source"].shape[0])  # the renderer's keypoint count
+        self.use_data(cfg.l2l, train, L2LData(cfg.preprocess.out, kp_dir, "val"),
+                      num_kp=train.keypoints(train.clips[0], [0])[1].shape[0])  # the renderer's keypoint count
 
-    def batch(self, step, rank, world, generator) -> dict:
-        clips = self.train_data.clips
-        items = sample_windows([len(c["driving"]) for c in clips], self.cfg.train.batch_size, self.cfg.window,
-                               rank, world, generator)
-        out = {k: [] for k in ("landmarks", "gaze", "mfcc", "source", "emotion", "target", "mask")}
-        for k, idx, m, _ in items:
-            c = clips[k]
-            out["landmarks"].append(c["landmarks"][idx])
-            out["gaze"].append(c["gaze"][idx])
-            out["mfcc"].append(c["mfcc"][idx])
-            out["source"].append(c["source"])
-            out["emotion"].append(c["emotion"])
-            out["target"].append(c["driving"][idx])
-            out["mask"].append(m)
-        return {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}
+    def plan(self, step, rank, world, generator) -> list:
+        """Per item: (clip, frames (W,), mask (W,), augmentation seed or None)."""
+        lengths = [c["n_frames"] for c in self.train_data.clips]
+        return [(k, idx, m, augment_seed(self.cfg.train.seed, step, b, u[0], self.cfg.audio_augment))
+                for b, k, idx, m, u in sample_windows(lengths, self.cfg.train.batch_size, self.cfg.window, rank,
+                                                      world, generator)]
+
+    def item(self, planned) -> dict:
+        k, idx, m, aug = planned
+        data = self.train_data
+        c = data.clips[k]
+        target, source = data.keypoints(c, idx)
+        return {**data.inputs(c, idx), "mfcc": data.mfcc(c, idx, aug), "source": source, "target": target, "mask": m}
 
     def loss(self, model, batch):
         pred, _ = model(batch["landmarks"], batch["mfcc"], batch["source"], batch["emotion"],
@@ -80,13 +87,15 @@ class L2LTask(SequenceTask):
     def validate(self, model, device) -> dict:
         err = base = 0.0
         n = 0
-        for c in self.val_data.clips:
+        data = self.val_data
+        for c in data.clips:
             t = lambda x: torch.from_numpy(x[None]).to(device)  # noqa: E731
-            pred, _ = model(t(c["landmarks"]), t(c["mfcc"]), t(c["source"]), t(c["emotion"]), gaze=t(c["gaze"]))
-            target = t(c["driving"])
-            err += float((pred - target).abs().mean()) * len(c["driving"])
-            base += float((t(c["source"])[:, None] - target).abs().mean()) * len(c["driving"])
-            n += len(c["driving"])
+            x, (driving, source) = data.inputs(c), data.keypoints(c)
+            pred, _ = model(t(x["landmarks"]), t(data.mfcc(c)), t(source), t(x["emotion"]), gaze=t(x["gaze"]))
+            target = t(driving)
+            err += float((pred - target).abs().mean()) * len(driving)
+            base += float((t(source)[:, None] - target).abs().mean()) * len(driving)
+            n += len(driving)
         return {"kp_l1": err / n, "baseline_source_kp_l1": base / n}
 
 

@@ -19,21 +19,15 @@ import torch
 
 from spacex.config import Config, as_dict
 from spacex.models.posegen import PoseGen, pose_features
-from spacex.preprocess import store
-from spacex.train.sequences import SequenceTask, sample_windows
+from spacex.train.sequences import SequenceData, SequenceTask, augment_seed, sample_windows
 from spacex.train.trainer import run_stage
 
 
-class PoseData:
-    def __init__(self, store_dir: str | Path, split: str):
-        self.clips = []
-        for c in store.read_manifest(store_dir)["clips"]:
-            if c["split"] == split:
-                a = store.read_clip(store_dir, c["clip_id"])
-                self.clips.append({"mfcc": a["mfcc"], "emotion": a["emotion"],
-                                   "rotation": a["rotation"], "translation": a["translation"], "scale": a["scale"]})
-        if not self.clips:
-            raise ValueError(f"no {split} clips in {store_dir}")
+class PoseData(SequenceData):
+    """The clips of one split, read when used: MFCCs, emotion, and pose features (spacex.models.posegen)."""
+
+    def pose(self, c: dict, rows=None) -> np.ndarray:
+        return pose_features(*(self.get(c, k, rows) for k in ("rotation", "translation", "scale")))
 
 
 class PoseGenTask(SequenceTask):
@@ -41,22 +35,21 @@ class PoseGenTask(SequenceTask):
     network = PoseGen
 
     def __init__(self, cfg: Config):
-        train = PoseData(cfg.preprocess.out, "train")
-        self.use_data(cfg.posegen, train, PoseData(cfg.preprocess.out, "val"), [c["mfcc"] for c in train.clips])
+        self.use_data(cfg.posegen, PoseData(cfg.preprocess.out, "train"), PoseData(cfg.preprocess.out, "val"))
 
-    def batch(self, step, rank, world, generator) -> dict:
-        clips = self.train_data.clips
-        items = sample_windows([len(c["mfcc"]) for c in clips], self.cfg.train.batch_size, self.cfg.window,
-                               rank, world, generator)
+    def plan(self, step, rank, world, generator) -> list:
+        """Per item: (clip, frames (W,), the K noise draws (K, noise_dim), augmentation seed or None)."""
+        items = sample_windows([c["n_frames"] for c in self.train_data.clips], self.cfg.train.batch_size,
+                               self.cfg.window, rank, world, generator)
         z = torch.randn(self.cfg.train.batch_size, self.cfg.samples, self.args.noise_dim, generator=generator)
-        mf, tg, emo = [], [], []
-        for k, idx, _, _ in items:
-            c = clips[k]
-            mf.append(c["mfcc"][idx])
-            tg.append(pose_features(c["rotation"][idx], c["translation"][idx], c["scale"][idx]))
-            emo.append(c["emotion"])
-        return {"mfcc": torch.from_numpy(np.stack(mf)), "target": torch.from_numpy(np.stack(tg)),
-                "emotion": torch.from_numpy(np.stack(emo)), "z": z[rank::world]}
+        return [(k, idx, z[b], augment_seed(self.cfg.train.seed, step, b, u[0], self.cfg.audio_augment))
+                for b, k, idx, _, u in items]
+
+    def item(self, planned) -> dict:
+        k, idx, z, aug = planned
+        data = self.train_data
+        c = data.clips[k]
+        return {"mfcc": data.mfcc(c, idx, aug), "target": data.pose(c, idx), "emotion": data.get(c, "emotion"), "z": z}
 
     def loss(self, model, batch):
         K = batch["z"].shape[1]
@@ -72,9 +65,11 @@ class PoseGenTask(SequenceTask):
         g = torch.Generator().manual_seed(1234)
         best, mean, still, spread, n = 0.0, 0.0, 0.0, 0.0, 0
         vel_fake, vel_real = [], []
-        for c in self.val_data.clips:
-            target = torch.from_numpy(pose_features(c["rotation"], c["translation"], c["scale"])).to(device)
-            s = model.sample(torch.from_numpy(c["mfcc"][None]).to(device), torch.from_numpy(c["emotion"][None]).to(device),
+        data = self.val_data
+        for c in data.clips:
+            target = torch.from_numpy(data.pose(c)).to(device)
+            s = model.sample(torch.from_numpy(data.mfcc(c)[None]).to(device),
+                             torch.from_numpy(data.get(c, "emotion")[None]).to(device),
                              n=self.cfg.samples, generator=g)[:, 0]  # (K, T, 6)
             err = (s - target[None]).abs().mean((1, 2))  # (K,)
             T = len(target)

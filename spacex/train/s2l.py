@@ -20,9 +20,7 @@ import torch
 from spacex import landmarks as lm
 from spacex.config import Config, as_dict
 from spacex.models.s2l import Speech2Landmarks
-from spacex.preprocess import audio as audiofeat
-from spacex.preprocess import store
-from spacex.train.sequences import SequenceTask, sample_windows
+from spacex.train.sequences import SequenceData, SequenceTask, augment_seed, sample_windows
 from spacex.train.trainer import run_stage
 
 
@@ -38,32 +36,19 @@ def target_landmarks(arr: dict, space: str) -> np.ndarray:
     raise ValueError(f"unknown landmark space {space!r} (normalized | raw)")
 
 
-class S2LData:
-    """All clips of one split in memory: MFCC variants (V, T, 40), landmarks (T, 68, 3), emotion (E,)."""
+class S2LData(SequenceData):
+    """The clips of one split, read from the pack: MFCCs (T, n_mfcc), landmarks (T, 68, 3) in the learned space,
+    emotion (E,); which clips may play the photo."""
 
-    def __init__(self, store_dir: str | Path, split: str, space: str, augment_copies: int = 0, seed: int = 0):
-        self.clips = []
-        manifest = store.read_manifest(store_dir)
-        sr = manifest["settings"]["sample_rate"]
-        aug = audiofeat.default_augmentation()
-        for k, c in enumerate(manifest["clips"]):
-            if c["split"] != split:
-                continue
-            arr = store.read_clip(store_dir, c["clip_id"])
-            meta = store.read_meta(store_dir, c["clip_id"])
-            variants = [arr["mfcc"]]
-            rng = np.random.default_rng([seed, k])
-            for _ in range(augment_copies):
-                audio = arr["audio"].astype(np.float32) / 32767
-                variants.append(audiofeat.mfcc_per_frame(aug(audio, sr, rng), sr, meta["fps"], len(arr["mfcc"]),
-                                                         n_mfcc=arr["mfcc"].shape[1]))
-            self.clips.append({"clip_id": c["clip_id"], "identity": meta.get("identity"),
-                               "neutral": meta.get("emotion_label") in (None, "", "neutral"),
-                               "mfcc": np.stack(variants).astype(np.float32),
-                               "landmarks": target_landmarks(arr, space), "emotion": arr["emotion"],
-                               "audio": arr["audio"], "fps": meta["fps"], "sample_rate": sr})
-        if not self.clips:
-            raise ValueError(f"no {split} clips in {store_dir}")
+    def __init__(self, store_dir: str | Path, split: str, space: str):
+        if space not in ("normalized", "raw"):
+            raise ValueError(f"unknown landmark space {space!r} (normalized | raw)")
+        super().__init__(store_dir, split)
+        self.space = space
+
+    def landmarks(self, c: dict, rows=None) -> np.ndarray:
+        key = "landmarks_norm" if self.space == "normalized" else "landmarks"
+        return target_landmarks({key: self.get(c, key, rows), "crop_box": self.get(c, "crop_box")}, self.space)
 
     def source_pool(self, k: int, mode: str) -> list[int]:
         """Clips whose frames may play the photo for clip k (see S2LConfig.source)."""
@@ -73,12 +58,12 @@ class S2LData:
             raise ValueError(f"unknown s2l.source {mode!r} (neutral | clip)")
         ident = self.clips[k]["identity"]
         same = [j for j, c in enumerate(self.clips) if ident is not None and c["identity"] == ident]
-        neutral = [j for j in same if self.clips[j]["neutral"]]
+        neutral = [j for j in same if self.clips[j]["emotion_label"] in (None, "", "neutral")]
         return neutral or [j for j in same if j != k] or [k]
 
     def photo(self, k: int, mode: str) -> np.ndarray:
         """The fixed photo for validating clip k: the first frame of the first clip of its pool, (1, 68, 3)."""
-        return self.clips[self.source_pool(k, mode)[0]]["landmarks"][:1]
+        return self.landmarks(self.clips[self.source_pool(k, mode)[0]], [0])
 
 
 class S2LTask(SequenceTask):
@@ -87,31 +72,31 @@ class S2LTask(SequenceTask):
 
     def __init__(self, cfg: Config):
         s = cfg.s2l
-        train = S2LData(cfg.preprocess.out, "train", s.space, s.augment_copies, s.train.seed)
-        # MFCC statistics of the clean copy (index 0; the others are augmented variants)
-        self.use_data(s, train, S2LData(cfg.preprocess.out, "val", s.space), [c["mfcc"][0] for c in train.clips])
+        train = S2LData(cfg.preprocess.out, "train", s.space)
+        self.use_data(s, train, S2LData(cfg.preprocess.out, "val", s.space))
         self.pools = [train.source_pool(k, s.source) for k in range(len(train.clips))]
         w = np.ones((68, 3), np.float32)
         w[lm.MOUTH, 1] = self.cfg.mouth_y_weight
         self.weight = torch.from_numpy(w / w.mean())
 
-    def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict:
-        clips = self.train_data.clips
-        items = sample_windows([len(c["landmarks"]) for c in clips], self.cfg.train.batch_size, self.cfg.window,
-                               rank, world, generator)
-        mf, tg, src, emo, mask = [], [], [], [], []
-        for k, idx, m, u in items:
-            c = clips[k]
-            mf.append(c["mfcc"][int(u[1] * len(c["mfcc"])) % len(c["mfcc"])][idx])  # an augmentation variant
-            tg.append(c["landmarks"][idx])
+    def plan(self, step: int, rank: int, world: int, generator: torch.Generator) -> list:
+        """Per item: (clip, frames (W,), mask (W,), photo clip, photo frame, augmentation seed or None)."""
+        data = self.train_data
+        items = []
+        for b, k, idx, m, u in sample_windows([c["n_frames"] for c in data.clips], self.cfg.train.batch_size,
+                                              self.cfg.window, rank, world, generator):
             pool = self.pools[k]
-            s = clips[pool[int(u[0] * len(pool)) % len(pool)]]["landmarks"]
-            src.append(s[int(u[0] * len(pool) * len(s)) % len(s)])  # a frame of a pool clip plays the photo
-            emo.append(c["emotion"])
-            mask.append(m)
-        return {"mfcc": torch.from_numpy(np.stack(mf)), "target": torch.from_numpy(np.stack(tg)),
-                "source": torch.from_numpy(np.stack(src)), "emotion": torch.from_numpy(np.stack(emo)),
-                "mask": torch.from_numpy(np.stack(mask))}
+            j = pool[int(u[0] * len(pool)) % len(pool)]  # a frame of a pool clip plays the photo
+            f = int(u[0] * len(pool) * data.clips[j]["n_frames"]) % data.clips[j]["n_frames"]
+            items.append((k, idx, m, j, f, augment_seed(self.cfg.train.seed, step, b, u[1], self.cfg.audio_augment)))
+        return items
+
+    def item(self, planned) -> dict:
+        k, idx, m, j, f, aug = planned
+        data = self.train_data
+        c = data.clips[k]
+        return {"mfcc": data.mfcc(c, idx, aug), "target": data.landmarks(c, idx),
+                "source": data.landmarks(data.clips[j], [f])[0], "emotion": data.get(c, "emotion"), "mask": m}
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict]:
         pred, _ = model(batch["mfcc"], batch["source"], batch["emotion"])  # (B, W, 68, 3)
@@ -128,15 +113,16 @@ class S2LTask(SequenceTask):
         """A val clip: true vs predicted landmarks as a video with its sound, and the mouth-opening trace."""
         from spacex.train import samples
 
-        c = self.val_data.clips[0]
-        photo = self.val_data.photo(0, self.cfg.source)
-        pred, _ = model(torch.from_numpy(c["mfcc"][0][None]).to(device), torch.from_numpy(photo).to(device),
-                        torch.from_numpy(c["emotion"][None]).to(device))
+        data = self.val_data
+        c = data.clips[0]
+        photo, truth = data.photo(0, self.cfg.source), data.landmarks(c)
+        pred, _ = model(torch.from_numpy(data.mfcc(c)[None]).to(device), torch.from_numpy(photo).to(device),
+                        torch.from_numpy(data.get(c, "emotion")[None]).to(device))
         pred = pred[0].float().cpu().numpy()
-        frames = samples.landmark_frames(c["landmarks"], pred)
+        frames = samples.landmark_frames(truth, pred)
         return {"landmarks": samples.video_with_audio(out / f"{c['clip_id']}_true_vs_pred.mp4", frames, c["fps"],
-                                                      c["audio"], c["sample_rate"]),
-                "mouth_trace": samples.mouth_trace(out / f"{c['clip_id']}_mouth.png", pred, c["landmarks"], c["fps"])}
+                                                      data.get(c, "audio"), data.pack.sample_rate),
+                "mouth_trace": samples.mouth_trace(out / f"{c['clip_id']}_mouth.png", pred, truth, c["fps"])}
 
 
 def evaluate(model: Speech2Landmarks, data: S2LData, device, source_mode: str = "clip") -> dict:
@@ -145,10 +131,10 @@ def evaluate(model: Speech2Landmarks, data: S2LData, device, source_mode: str = 
     sums = {k: 0.0 for k in ("mouth_lmd", "face_lmd", "baseline_mouth_lmd", "baseline_face_lmd")}
     frames, corrs = 0, []
     for k, c in enumerate(data.clips):
-        target = torch.from_numpy(c["landmarks"]).to(device)  # (T, 68, 3)
+        target = torch.from_numpy(data.landmarks(c)).to(device)  # (T, 68, 3)
         source = torch.from_numpy(data.photo(k, source_mode)).to(device)  # (1, 68, 3)
-        pred, _ = model(torch.from_numpy(c["mfcc"][0][None]).to(device), source,
-                        torch.from_numpy(c["emotion"][None]).to(device))
+        pred, _ = model(torch.from_numpy(data.mfcc(c)[None]).to(device), source,
+                        torch.from_numpy(data.get(c, "emotion")[None]).to(device))
         pred = pred[0].float()
         for name, p in (("", pred), ("baseline_", source.expand_as(target))):
             d = (p - target)[..., :2].norm(dim=-1)  # (T, 68)

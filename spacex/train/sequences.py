@@ -1,18 +1,59 @@
-"""What the sequence stages (S2L, L2L, PoseGen) share: window sampling, a pure function of the step's generator,
-and the MFCC normalization their networks carry in buffers."""
+"""What the sequence stages (S2L, L2L, PoseGen) share: their data read from the store's pack when used, window
+sampling (a pure function of the step's generator), audio augmentation on the fly, and the MFCC normalization
+their networks carry in buffers."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from spacex.preprocess import audio as audiofeat
+from spacex.preprocess import pack, store
 from spacex.train.trainer import Task
+
+
+class SequenceData:
+    """The clips of one split (pack index entries, `clips`); their arrays are read from the pack per use."""
+
+    def __init__(self, store_dir: str | Path, split: str):
+        self.pack = pack.Packed(store_dir)
+        self.clips = self.pack.clips(split)
+        if not self.clips:
+            raise ValueError(f"no {split} clips in {store_dir}")
+        self.settings = store.read_manifest(store_dir)["settings"]
+
+    def get(self, c: dict, key: str, rows=None) -> np.ndarray:
+        return self.pack.get(c, key, rows)
+
+    def mfcc(self, c: dict, rows=None, augment_seed: int | None = None) -> np.ndarray:
+        """(len(rows), n_mfcc) float32 MFCCs of a clip's frames: the store's, or (augment_seed given) those of its
+        audio around these frames after a random augmentation (pitch, EQ, loudness; METHOD.md), computed here."""
+        if augment_seed is None:
+            return self.get(c, "mfcc", rows)
+        rows = np.arange(c["n_frames"]) if rows is None else np.asarray(rows)
+        s, e = int(rows.min()), int(rows.max()) + 1
+        sr, n_fft = self.pack.sample_rate, self.settings["n_fft"]
+        a, b = audiofeat.mfcc_span(sr, c["fps"], e - s, n_fft, start=s)
+        a, b = max(a, 0), min(b, c["n_audio"])
+        pcm = self.pack._map(c["shard"], "audio")[c["audio_start"] + a:c["audio_start"] + b]
+        rng = np.random.default_rng(augment_seed)
+        x, semitones = audiofeat.default_augmentation()(pcm.astype(np.float32) / 32767, sr, rng)
+        m = audiofeat.mfcc_per_frame(x, sr, c["fps"], e - s, n_mfcc=self.settings["n_mfcc"], n_fft=n_fft,
+                                     n_mels=self.settings["n_mels"], start=s, offset=a, total=c["n_audio"],
+                                     semitones=semitones)
+        return m[rows - s]
+
+
+def augment_seed(seed: int, step: int, b: int, u: float, p: float) -> int | None:
+    """The augmentation seed of item b of a step, or None (clean audio) with probability 1 - p (u: its uniform)."""
+    return int(np.random.SeedSequence([seed, step, b]).generate_state(1)[0]) if u < p else None
 
 
 def sample_windows(lengths: list[int], batch_size: int, window: int, rank: int, world: int,
                    generator: torch.Generator):
-    """The global batch of one step: for this rank's items, (clip index, frame indices (W,), mask (W,), u).
+    """The global batch of one step: for this rank's items, (item b, clip index, frame indices (W,), mask (W,), u).
 
     Clips shorter than the window repeat their last frame, masked out. `u` is a spare uniform number per
     item (e.g. for choosing a source frame or an augmentation variant).
@@ -25,14 +66,8 @@ def sample_windows(lengths: list[int], batch_size: int, window: int, rank: int, 
         s = int(u[b, 0] * (T - window) + 0.5) if T > window else 0
         idx = np.minimum(np.arange(s, s + window), T - 1)
         mask = (np.arange(s, s + window) < T).astype(np.float32)
-        items.append((pick[b], idx, mask, u[b, 1:]))
+        items.append((b, pick[b], idx, mask, u[b, 1:]))
     return items
-
-
-def mfcc_stats(mfccs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-coefficient mean and std over training clips' MFCCs (T, n_mfcc)."""
-    allm = np.concatenate(mfccs)
-    return allm.mean(0), allm.std(0) + 1e-5
 
 
 def with_mfcc_stats(model: torch.nn.Module, mean: np.ndarray, std: np.ndarray) -> torch.nn.Module:
@@ -48,13 +83,14 @@ class SequenceTask(Task):
 
     network: type[torch.nn.Module]
 
-    def use_data(self, stage_cfg, train_data, val_data, mfccs: list[np.ndarray], **derived) -> None:
-        """Set the stage's data, the MFCC statistics of `mfccs` (T, n_mfcc) and `self.args`: the profile's model
-        section with the fields the data decides (MFCC count, emotion order; `derived`, e.g. num_kp)."""
+    def use_data(self, stage_cfg, train_data: SequenceData, val_data: SequenceData, **derived) -> None:
+        """Set the stage's data, the training split's MFCC statistics (from the pack's index) and `self.args`: the
+        profile's model section with the fields the data decides (MFCC count, emotion order; `derived`, e.g. num_kp)."""
         self.cfg, self.train_data, self.val_data = stage_cfg, train_data, val_data
-        self.mean, self.std = mfcc_stats(mfccs)
+        self.mean, self.std = train_data.pack.mfcc_stats("train")
         c0 = train_data.clips[0]
-        self.args = replace(stage_cfg.model, n_mfcc=c0["mfcc"].shape[-1], n_emotions=len(c0["emotion"]), **derived)
+        self.args = replace(stage_cfg.model, n_mfcc=len(self.mean), n_emotions=len(train_data.get(c0, "emotion")),
+                            **derived)
 
     def model_args(self) -> dict:
         return self.args.to_dict()

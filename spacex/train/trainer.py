@@ -21,12 +21,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 from spacex import checkpoint, files, tracking
 from spacex.config import TrainConfig, WandbConfig
 from spacex.preprocess import store
+from spacex.train.loader import loader
 
 
 class Task:
@@ -40,8 +42,30 @@ class Task:
     def build_model(self, **model_args) -> torch.nn.Module:
         raise NotImplementedError
 
-    def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    # A batch in three parts (spacex.train.loader): `plan` draws the step's items from the step's generator in the
+    # main process (rank r of W plans items r::W of the global batch); `item` reads one planned item in a DataLoader
+    # worker (a pure function of the plan: data reads, crops, augmentation); `collate` stacks the items.
+    def plan(self, step: int, rank: int, world: int, generator: torch.Generator) -> list:
         raise NotImplementedError
+
+    def item(self, planned) -> dict:
+        raise NotImplementedError
+
+    def collate(self, items: list[dict]) -> dict:
+        """Arrays and tensors stacked along a new batch axis; any other value (e.g. the step) taken from item 0."""
+        out = {}
+        for k, v in items[0].items():
+            if isinstance(v, np.ndarray):
+                out[k] = torch.from_numpy(np.stack([it[k] for it in items]))
+            elif torch.is_tensor(v):
+                out[k] = torch.stack([it[k] for it in items])
+            else:
+                out[k] = v
+        return out
+
+    def batch(self, step: int, rank: int, world: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """This rank's share of step `step`'s global batch, in this process."""
+        return self.collate([self.item(p) for p in self.plan(step, rank, world, generator)])
 
     def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
@@ -265,14 +289,13 @@ def _loop(run: _Run, start: int, stop_after: int | None, logger: _Logger) -> tup
     metrics: dict = {}
     t0, done = time.time(), 0
     step = start
+    batches = iter(loader(task, cfg.seed, start, cfg.steps, run.rank, run.world, cfg.workers))
     for step in range(start, cfg.steps):
         lr = lr_at(cfg, step)  # a pure function of the step, so a resumed run continues the schedule exactly
         for o in [run.opt, *run.extra.values()]:
             for group in o.param_groups:
                 group["lr"] = lr
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        batch = {k: v.to(run.device) if torch.is_tensor(v) else v
-                 for k, v in task.batch(step, run.rank, run.world, g).items()}
+        batch = {k: v.to(run.device) if torch.is_tensor(v) else v for k, v in next(batches).items()}
         run.model.train()
         with autocast:
             loss, logs = task.loss(run.net, batch)
@@ -307,6 +330,7 @@ def _loop(run: _Run, start: int, stop_after: int | None, logger: _Logger) -> tup
             run.save(n)
         if stop_after is not None and done >= stop_after:
             break
+    del batches  # stops the loader's workers
     return metrics, step
 
 

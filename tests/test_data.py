@@ -1,0 +1,132 @@
+"""The training data path: the store's pack (memory-mapped shards), lazy readers, the DataLoader's batches."""
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from spacex import config, media
+from spacex.corpus import clip as clipfmt
+from spacex.crop import crop_frames
+from spacex.preprocess import pack, store
+from spacex.train.loader import loader, step_generator
+
+
+def _cfg(store_dir, **sets):
+    return config.load("smoke", overrides={"preprocess.out": str(store_dir), **sets})
+
+
+def test_pack_holds_the_stores_arrays_and_the_cropped_frames(small_corpus, small_store):
+    store_dir, _ = small_store
+    p = pack.Packed(store_dir)
+    assert p.index["sizes"] == [32, 128]
+    manifest = store.read_manifest(store_dir)
+    assert [c["clip_id"] for c in p.index["clips"]] == [c["clip_id"] for c in manifest["clips"]]
+    for c in p.index["clips"]:
+        arr = store.read_clip(store_dir, c["clip_id"])
+        for key in store.STORE_ARRAYS:
+            np.testing.assert_array_equal(p.get(c, key), arr[key], err_msg=key)
+        video, _ = media.read_frames(clipfmt.clip_paths(small_corpus, c["clip_id"])["video"])
+        for size in (32, 128):
+            np.testing.assert_array_equal(p.frames(c, size), crop_frames(video, arr["crop_box"], size).numpy())
+        np.testing.assert_array_equal(p.get(c, "mfcc", [3, 1]), arr["mfcc"][[3, 1]])
+    train = np.concatenate([store.read_clip(store_dir, c["clip_id"])["mfcc"] for c in p.clips("train")]).astype(np.float64)
+    mean, std = p.mfcc_stats("train")
+    np.testing.assert_allclose(mean, train.mean(0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(std, train.std(0) + 1e-5, rtol=1e-4)
+    with pytest.raises(FileNotFoundError, match="32 px, 128 px"):
+        p.frames(p.index["clips"][0], 64, [0])
+
+
+def test_pack_shards_are_rewritten_only_when_stale_and_read_the_same(small_corpus, small_store, tmp_path):
+    store_dir, _ = small_store
+    import shutil
+
+    copy = tmp_path / "store"
+    shutil.copytree(store_dir, copy)
+    shutil.rmtree(copy / "packed")
+    n_frames = [c["n_frames"] for c in store.read_manifest(copy)["clips"]]
+    limit = n_frames[0] + n_frames[1]  # two clips per shard
+    pack.write(copy, small_corpus, [32], shard_frames=limit, shard=(1, 2), index=False)  # a scheduler's job 1 of 2
+    assert not (copy / "packed" / "index.json").exists() and (copy / "packed" / "shard-00001").exists()
+    assert not (copy / "packed" / "shard-00000").exists()
+    idx = pack.write(copy, small_corpus, [32], shard_frames=limit)  # the rest, then the index
+    assert len(idx["shards"]) == len(pack.plan_shards(store.read_manifest(copy)["clips"], limit)) > 1
+    done = copy / "packed" / "shard-00001" / "shard.json"
+    before = done.stat().st_mtime_ns
+    pack.write(copy, small_corpus, [32], shard_frames=limit)
+    assert done.stat().st_mtime_ns == before  # complete and current: kept
+    one, many = pack.Packed(store_dir), pack.Packed(copy)
+    for a, b in zip(one.index["clips"], many.index["clips"]):
+        np.testing.assert_array_equal(one.frames(a, 32), many.frames(b, 32))
+        np.testing.assert_array_equal(one.get(a, "audio"), many.get(b, "audio"))
+        np.testing.assert_array_equal(one.get(a, "emotion"), many.get(b, "emotion"))
+    assert json.dumps(one.index["mfcc_sums"]) != "" and many.mfcc_stats("train")[0].shape == (40,)
+
+
+def test_readers_hold_the_index_not_the_data(small_store):
+    """What a worker receives is the reader's index, whatever the corpus size: arrays stay on disk until read."""
+    from spacex.train import fv2v, s2l
+
+    store_dir, _ = small_store
+    task = fv2v.FV2VTask(_cfg(store_dir, **{"fv2v.model.resolution": 32}))
+    frames_bytes = sum(c["n_frames"] for c in task.train_data.clips) * 3 * 32 * 32
+    assert len(pickle.dumps(task.train_data)) < frames_bytes / 4
+    data = s2l.S2LData(store_dir, "train", "normalized")
+    assert not data.pack._maps  # nothing opened before it is read
+    assert data.landmarks(data.clips[0], [0, 2]).shape == (2, 68, 3)
+    assert all(isinstance(m, np.memmap) for m in data.pack._maps.values())
+
+
+def test_augmented_windows_are_the_stores_mfccs_when_the_augmentation_is_the_identity(small_store, monkeypatch):
+    """On-the-fly MFCCs of a window read exactly the samples the store's whole-clip MFCCs read for those frames."""
+    from spacex.preprocess import audio as audiofeat
+    from spacex.train.sequences import SequenceData
+
+    store_dir, _ = small_store
+    data = SequenceData(store_dir, "train")
+    c = data.clips[0]
+    rows = np.minimum(np.arange(5, 5 + 24), c["n_frames"] - 1)
+    augmented = data.mfcc(c, rows, augment_seed=7)
+    assert np.abs(augmented - data.mfcc(c, rows)).max() > 1e-2  # an augmentation changes them
+    np.testing.assert_array_equal(data.mfcc(c, rows, augment_seed=7), augmented)  # a pure function of the seed
+    monkeypatch.setattr(audiofeat, "default_augmentation", lambda: (lambda x, sr, rng: (x, 0.0)))
+    first = np.arange(0, 10)  # the window at the clip's start reads samples before it as 0, as the store did
+    for r in (rows, first):
+        # the store's MFCCs come from the float audio, these from its int16 PCM: 0.03 apart near silence
+        window = data.mfcc(c, r, augment_seed=7)
+        np.testing.assert_allclose(window, data.mfcc(c, r), rtol=0.01, atol=0.1)
+        assert np.abs(window - data.mfcc(c, r + 1)).max() > 1.0  # one frame off would show
+
+
+@pytest.mark.parametrize("stage", ["s2l", "posegen", "fv2v"])
+def test_batches_do_not_depend_on_workers_ranks_or_the_start_step(small_store, stage):
+    """A batch is a function of (seed, step): 2 workers give the batches of the training process, two ranks' halves
+    make the global batch, and a loader started at step 3 (a resumed run) gives the same step 3."""
+    from spacex.train.fv2v import FV2VTask
+    from spacex.train.posegen import PoseGenTask
+    from spacex.train.s2l import S2LTask
+
+    store_dir, _ = small_store
+    sets = {"s2l.window": 24, "s2l.audio_augment": 0.5, "posegen.window": 24, "posegen.audio_augment": 0.5,
+            "fv2v.model.resolution": 32, f"{stage}.train.batch_size": 4}
+    task = {"s2l": S2LTask, "posegen": PoseGenTask, "fv2v": FV2VTask}[stage](_cfg(store_dir, **sets))
+
+    def same(a, b):
+        assert a.keys() == b.keys()
+        for k in a:
+            if torch.is_tensor(a[k]):
+                torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+            else:
+                assert a[k] == b[k]
+
+    inline = list(loader(task, 0, 0, 5, 0, 1, workers=0))
+    for a, b in zip(inline, loader(task, 0, 0, 5, 0, 1, workers=2)):
+        same(a, b)
+    same(next(iter(loader(task, 0, 3, 5, 0, 1))), inline[3])
+    halves = [task.batch(2, r, 2, step_generator(0, 2)) for r in (0, 1)]
+    for k, v in inline[2].items():
+        if torch.is_tensor(v):  # rank r holds items r::2
+            torch.testing.assert_close(v[0::2], halves[0][k], rtol=0, atol=0)
+            torch.testing.assert_close(v[1::2], halves[1][k], rtol=0, atol=0)
