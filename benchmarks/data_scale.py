@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/data_scale.py [--store build/preprocess] [--scale 10] [--batches 30] [--workers 1]
 
-The 10x corpus is the store's pack copied `scale` times under new clip ids (real bytes on disk, not links, so
+The 10x corpus is the pack (build/pack) copied `scale` times under new clip ids (real bytes on disk, not links, so
 the page cache does not share them): the readers see 10x the clips, frames and audio. Each (stage, scale) runs in
 a fresh process that builds the stage's Task as `spacex train` does (index, MFCC statistics, pools), then draws
 `batches` batches through the DataLoader with the profile's batch and window (`--profile paper` for the paper
@@ -25,39 +25,41 @@ STAGES = {"s2l": ("spacex.train.s2l", "S2LTask"), "posegen": ("spacex.train.pose
           "fv2v": ("spacex.train.fv2v", "FV2VTask"), "l2l": ("spacex.train.l2l", "L2LTask")}
 
 
-def replicate(store: Path, keypoints: Path, out: Path, scale: int) -> tuple[Path, Path]:
-    """A store whose pack holds every clip `scale` times (ids <clip>~r<k>), and the matching keypoint files."""
-    from spacex.preprocess import pack
-
-    idx = json.loads((pack.pack_dir(store) / "index.json").read_text())
-    (out / "packed").mkdir(parents=True)
-    shutil.copy(store / "manifest.json", out / "manifest.json")
+def replicate(store: Path, packed: Path, keypoints: Path, out: Path, scale: int) -> tuple[Path, Path, Path]:
+    """A store manifest and a pack that hold every clip `scale` times (ids <clip>~r<k>), and the keypoint files."""
+    idx = json.loads((packed / "index.json").read_text())
+    (out / "store").mkdir(parents=True)
+    (out / "pack").mkdir()
+    manifest = json.loads((store / "manifest.json").read_text())  # the readers check the pack against it
+    manifest["clips"] = [{**c, "clip_id": f"{c['clip_id']}~r{r}"} for r in range(scale) for c in manifest["clips"]]
+    (out / "store" / "manifest.json").write_text(json.dumps(manifest))
     clips, shards = [], []
     for r in range(scale):
         for name in idx["shards"]:
-            shutil.copytree(pack.pack_dir(store) / name, out / "packed" / f"{name}~r{r}")
+            shutil.copytree(packed / name, out / "pack" / f"{name}~r{r}")
             shards.append(f"{name}~r{r}")
         clips += [{**c, "clip_id": f"{c['clip_id']}~r{r}", "shard": f"{c['shard']}~r{r}"} for c in idx["clips"]]
     sums = {s: {"count": v["count"] * scale, "sum": [x * scale for x in v["sum"]],
                 "sum_squares": [x * scale for x in v["sum_squares"]]} for s, v in idx["mfcc_sums"].items()}
-    (out / "packed" / "index.json").write_text(json.dumps({**idx, "shards": shards, "clips": clips, "mfcc_sums": sums}))
+    (out / "pack" / "index.json").write_text(json.dumps({**idx, "store": str(out / "store"), "shards": shards,
+                                                          "clips": clips, "mfcc_sums": sums}))
     kp_out = out / "keypoints"
     kp_out.mkdir()
     for f in keypoints.glob("*.npz") if keypoints.exists() else []:
         for r in range(scale):
             (kp_out / f"{f.stem}~r{r}.npz").symlink_to(f.resolve())
-    return out, kp_out
+    return out / "store", out / "pack", kp_out
 
 
-def measure(stage: str, store: str, keypoints: str, profile: str | None, batches: int, workers: int) -> dict:
+def measure(stage: str, store: str, packed: str, keypoints: str, profile: str | None, batches: int,
+            workers: int) -> dict:
     """In this (fresh) process: build the stage's Task, draw `batches` batches through its DataLoader."""
     import importlib
 
     from spacex import config
     from spacex.train.loader import loader
 
-    cfg = config.load(profile, overrides={"preprocess.out": store, "fv2v.keypoints": keypoints,
-                                          "fv2v.model.resolution": 128})
+    cfg = config.load(profile, overrides={"preprocess.out": store, "pack.out": packed, "fv2v.keypoints": keypoints})
     t0 = time.perf_counter()
     module, cls = STAGES[stage]
     task = getattr(importlib.import_module(module), cls)(cfg)
@@ -82,6 +84,7 @@ def measure(stage: str, store: str, keypoints: str, profile: str | None, batches
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--store", default="build/preprocess")
+    ap.add_argument("--pack", default="build/pack")
     ap.add_argument("--keypoints", default="build/keypoints")
     ap.add_argument("--profile", default=None)
     ap.add_argument("--scale", type=int, default=10)
@@ -89,7 +92,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--stages", nargs="*", default=list(STAGES))
     ap.add_argument("--out", default="benchmarks/results/data_scale.json")
-    ap.add_argument("--_child", nargs=3, metavar=("STAGE", "STORE", "KEYPOINTS"), help=argparse.SUPPRESS)
+    ap.add_argument("--_child", nargs=4, metavar=("STAGE", "STORE", "PACK", "KEYPOINTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
         print(json.dumps(measure(*args._child, args.profile, args.batches, args.workers)))
@@ -99,13 +102,15 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory(dir="build") as tmp:
-        big, big_kp = replicate(Path(args.store), Path(args.keypoints), Path(tmp) / f"x{args.scale}", args.scale)
+        big, big_pack, big_kp = replicate(Path(args.store), Path(args.pack), Path(args.keypoints),
+                                          Path(tmp) / f"x{args.scale}", args.scale)
         for stage in args.stages:
             if stage == "l2l" and not Path(args.keypoints).exists():
                 print(f"l2l: no keypoints in {args.keypoints} (run `make repro`); skipped")
                 continue
-            for scale, store, kp in ((1, args.store, args.keypoints), (args.scale, str(big), str(big_kp))):
-                cmd = [sys.executable, __file__, "--_child", stage, store, kp, "--batches", str(args.batches),
+            for scale, store, packed, kp in ((1, args.store, args.pack, args.keypoints),
+                                             (args.scale, str(big), str(big_pack), str(big_kp))):
+                cmd = [sys.executable, __file__, "--_child", stage, store, packed, kp, "--batches", str(args.batches),
                        "--workers", str(args.workers)] + (["--profile", args.profile] if args.profile else [])
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
                 row = {"scale": scale, **json.loads(out)}

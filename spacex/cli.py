@@ -4,6 +4,7 @@
     spacex corpus ingest --layout mead SRC DST        map a real dataset into the kit's clip format
     spacex corpus check  data/synthtalk               decode every clip, verify streams, print figures
     spacex preprocess [--shard i/n]                   faces, landmarks, pose, eyes, gaze, MFCCs -> the store
+    spacex pack [--shard i/n] [--sizes S ...]         the store's training view: memory-mapped shards, cropped frames
     spacex train STAGE [--set key=value ...]          train fv2v, s2l, posegen or l2l (torchrun -m spacex.cli train)
     spacex keypoints                                  every clip's keypoints from the trained face-vid2vid (for L2L)
     spacex ablation VARIANT                           one of the paper's ablations (params.yaml ablation.variants)
@@ -85,18 +86,12 @@ def cmd_preprocess(args) -> int:
         overrides["corpus.root"] = args.root
     cfg = config.load(args.profile, args.params, overrides)
     files.check_output_dir(cfg.preprocess.out, [cfg.corpus.root])
-    i, _, n = args.shard.partition("/")
-    shard = (int(i), int(n or 1))
-    if args.pack:  # this shard's part of the pack; `--index` then writes the rest and the pack's index
-        run.write_pack(cfg, shard, args.workers, index=False)
-        return 0
     if args.index:
         manifest = store.index(Path(cfg.preprocess.out), run.run_info(cfg))
-        run.write_pack(cfg, workers=args.workers)
-        print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json, "
-              f"packed/index.json")
+        print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json")
         return 0
-    summary = run.run(cfg, shard=shard, workers=args.workers, progress=not args.quiet)
+    i, _, n = args.shard.partition("/")
+    summary = run.run(cfg, shard=(int(i), int(n or 1)), workers=args.workers, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -110,6 +105,18 @@ def _overrides(pairs: list[str]) -> dict:
     if bad:
         raise ConfigError(f"--set expects key=value, got {bad}")
     return {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
+
+
+def cmd_pack(args) -> int:
+    from spacex import config, files
+    from spacex.preprocess import pack
+
+    cfg = config.load(args.profile, args.params, _overrides(args.set))
+    files.check_output_dir(cfg.pack.out, [cfg.corpus.root, cfg.preprocess.out])
+    i, _, n = args.shard.partition("/")
+    summary = pack.main(cfg, (int(i), int(n or 1)), args.sizes, workers=args.workers)
+    print(json.dumps(summary, indent=1) if summary else f"shard {args.shard} written; then run `spacex pack`")
+    return 0
 
 
 def cmd_train(args) -> int:
@@ -269,11 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="landmark backend (default: the profile's)")
     p.add_argument("--shard", default="0/1", help="i/n: process every n-th clip starting at i (default 0/1)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: the profile's)")
-    p.add_argument("--index", action="store_true", help="after the shards: rebuild manifest.json and skipped.csv, "
-                   "write the pack's missing shards and its index")
-    p.add_argument("--pack", action="store_true", help="only write this --shard's part of the pack (training view)")
+    p.add_argument("--index", action="store_true", help="only rebuild manifest.json and skipped.csv (after shards)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("pack", help="the store's training view: memory-mapped shards, frames cropped once")
+    _add_profile(p)
+    p.add_argument("--shard", default="0/1", help="i/n: write only every n-th shard starting at i, no index; "
+                   "then run without --shard (default 0/1: every missing shard and the index)")
+    p.add_argument("--sizes", type=int, nargs="*", default=[], help="frame sizes besides fv2v.model.resolution")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: preprocess.workers)")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides (YAML values)")
+    p.set_defaults(func=cmd_pack)
 
     from spacex.train.stages import STAGES
 

@@ -73,11 +73,16 @@ class PreprocessConfig:
     blink_ratio: float = 0.6  # blink when EAR < ratio x the clip's open-eye EAR
     emotions: list[str] = field(default_factory=lambda: ["neutral", "happy", "sad", "surprise", "fear", "angry",
                                                          "disgust", "contempt"])
-    workers: int = 2  # processes
-    # The pack (spacex.preprocess.pack): frames cropped at fv2v.model.resolution and at these sizes too (e.g. a
-    # 256 px stage before 512), in shards of at most this many frames
-    frame_sizes: list[int] = field(default_factory=list)
-    pack_shard_frames: int = 20_000
+    workers: int = 2  # processes (preprocessing and the pack)
+
+
+@dataclass
+class PackConfig:
+    """The store's training view (`spacex pack`, stage `pack`; spacex.preprocess.pack): memory-mapped shards with
+    the frames cropped at fv2v.model.resolution (more sizes: `spacex pack --sizes`)."""
+
+    out: str = "build/pack"
+    shard_frames: int = 20_000  # frames per shard at most (20,000 at 512 px: 15.7 GB)
 
 
 @dataclass
@@ -217,6 +222,7 @@ class Config:
     wandb: WandbConfig = field(default_factory=WandbConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    pack: PackConfig = field(default_factory=PackConfig)
     s2l: S2LConfig = field(default_factory=S2LConfig)
     posegen: PoseGenConfig = field(default_factory=PoseGenConfig)
     fv2v: FV2VConfig = field(default_factory=FV2VConfig)

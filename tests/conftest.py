@@ -69,22 +69,26 @@ def preprocess_config(root: Path, out: Path, **kw):
 
 @pytest.fixture(scope="session")
 def small_store(small_corpus, tmp_path_factory) -> tuple[Path, dict]:
-    """The small corpus preprocessed with the dlib backend, frames packed at 128 and 32 px; returns (store, summary)."""
-    from spacex.preprocess import run
+    """The small corpus preprocessed with the dlib backend and packed (`<store>/packed`, frames at 128 and 32 px);
+    returns (store, summary)."""
+    from spacex.preprocess import pack, run
 
     out = tmp_path_factory.mktemp("store")
-    summary = run.run(preprocess_config(small_corpus, out, frame_sizes=[32]), progress=False)
+    summary = run.run(preprocess_config(small_corpus, out), progress=False)
+    pack.write(out, small_corpus, out / "packed", [32, 128])
     return out, summary
 
 
 @pytest.fixture(scope="session")
 def train_store(tmp_path_factory) -> Path:
-    """A corpus large enough to learn from (16 train, 4 val clips at 128 px), preprocessed with dlib."""
+    """A corpus large enough to learn from (16 train, 4 val clips at 128 px), preprocessed with dlib, packed at
+    `<store>/packed`."""
     from spacex.corpus.synth.generate import generate
-    from spacex.preprocess import run
+    from spacex.preprocess import pack, run
 
     root = tmp_path_factory.mktemp("synthtalk_train")
     generate(replace(SMALL, seed=11, identities=3, clips_train=16, clips_val=4, clips_test=0), root, progress=False)
     out = tmp_path_factory.mktemp("train_store")
     run.run(preprocess_config(root, out, workers=2), progress=False)
+    pack.write(out, root, out / "packed", [128])
     return out

@@ -11,7 +11,7 @@ from spacex.train import ablation
 
 def test_variant_trains_the_stage_with_its_overrides(train_store, tmp_path, monkeypatch):
     cfg = config.load("smoke", overrides={
-        "preprocess.out": str(train_store), "s2l.train.steps": 20, "s2l.train.eval_every": 20,
+        "preprocess.out": str(train_store), "pack.out": str(train_store / "packed"), "s2l.train.steps": 20, "s2l.train.eval_every": 20,
         "s2l.train.ckpt_every": 20, "s2l.train.log_every": 20,
         "ablation.out": str(tmp_path / "ab"), "ablation.reports": str(tmp_path / "rep"),
         "ablation.variants": {"s2l_raw": {"s2l.space": "raw"}, "bad": {"s2l.space": "raw", "l2l.window": 8}}})

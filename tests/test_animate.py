@@ -207,7 +207,7 @@ def trained_s2l(train_store, tmp_path_factory):
     from spacex.train import s2l
 
     out = tmp_path_factory.mktemp("s2l_run")
-    cfg = config.load("smoke", overrides={"preprocess.out": str(train_store), "s2l.out": str(out),
+    cfg = config.load("smoke", overrides={"preprocess.out": str(train_store), "pack.out": str(train_store / "packed"), "s2l.out": str(out),
                                           "s2l.train.steps": 400, "s2l.train.eval_every": 400,
                                           "s2l.train.ckpt_every": 400, "s2l.train.log_every": 400})
     s2l.main(cfg)

@@ -1,5 +1,4 @@
 """The training data path: the store's pack (memory-mapped shards), lazy readers, the DataLoader's batches."""
-import json
 import pickle
 
 import numpy as np
@@ -10,16 +9,18 @@ from spacex import config, media
 from spacex.corpus import clip as clipfmt
 from spacex.crop import crop_frames
 from spacex.preprocess import pack, store
+from spacex.preprocess.packed import Packed
 from spacex.train.loader import loader, step_generator
 
 
 def _cfg(store_dir, **sets):
-    return config.load("smoke", overrides={"preprocess.out": str(store_dir), **sets})
+    return config.load("smoke", overrides={"preprocess.out": str(store_dir), "pack.out": str(store_dir / "packed"),
+                                           **sets})
 
 
 def test_pack_holds_the_stores_arrays_and_the_cropped_frames(small_corpus, small_store):
     store_dir, _ = small_store
-    p = pack.Packed(store_dir)
+    p = Packed(store_dir / "packed")
     assert p.index["sizes"] == [32, 128]
     manifest = store.read_manifest(store_dir)
     assert [c["clip_id"] for c in p.index["clips"]] == [c["clip_id"] for c in manifest["clips"]]
@@ -48,21 +49,29 @@ def test_pack_shards_are_rewritten_only_when_stale_and_read_the_same(small_corpu
     shutil.rmtree(copy / "packed")
     n_frames = [c["n_frames"] for c in store.read_manifest(copy)["clips"]]
     limit = n_frames[0] + n_frames[1]  # two clips per shard
-    pack.write(copy, small_corpus, [32], shard_frames=limit, shard=(1, 2), index=False)  # a scheduler's job 1 of 2
-    assert not (copy / "packed" / "index.json").exists() and (copy / "packed" / "shard-00001").exists()
-    assert not (copy / "packed" / "shard-00000").exists()
-    idx = pack.write(copy, small_corpus, [32], shard_frames=limit)  # the rest, then the index
+    out = copy / "packed"
+    pack.write(copy, small_corpus, out, [32], shard_frames=limit, shard=(1, 2), index=False)  # a scheduler's job 1/2
+    assert not (out / "index.json").exists() and (out / "shard-00001").exists() and not (out / "shard-00000").exists()
+    idx = pack.write(copy, small_corpus, out, [32], shard_frames=limit)  # the rest, then the index
     assert len(idx["shards"]) == len(pack.plan_shards(store.read_manifest(copy)["clips"], limit)) > 1
-    done = copy / "packed" / "shard-00001" / "shard.json"
+    done = out / "shard-00001" / "shard.json"
     before = done.stat().st_mtime_ns
-    pack.write(copy, small_corpus, [32], shard_frames=limit)
+    pack.write(copy, small_corpus, out, [32], shard_frames=limit)
     assert done.stat().st_mtime_ns == before  # complete and current: kept
-    one, many = pack.Packed(store_dir), pack.Packed(copy)
+    one, many = Packed(store_dir / "packed"), Packed(out)
     for a, b in zip(one.index["clips"], many.index["clips"]):
         np.testing.assert_array_equal(one.frames(a, 32), many.frames(b, 32))
         np.testing.assert_array_equal(one.get(a, "audio"), many.get(b, "audio"))
         np.testing.assert_array_equal(one.get(a, "emotion"), many.get(b, "emotion"))
-    assert json.dumps(one.index["mfcc_sums"]) != "" and many.mfcc_stats("train")[0].shape == (40,)
+    for a, b in zip(one.mfcc_stats("train"), many.mfcc_stats("train")):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    manifest = store.read_manifest(copy)
+    manifest["clips"] = manifest["clips"][1:]  # the store changed after packing
+    (copy / "manifest.json").write_text(__import__("json").dumps(manifest))
+    with pytest.raises(FileNotFoundError, match="stale"):
+        Packed(out)
+    with pytest.raises(IndexError, match="outside"):
+        one.get(one.index["clips"][0], "mfcc", [one.index["clips"][0]["n_frames"]])
 
 
 def test_readers_hold_the_index_not_the_data(small_store):
@@ -73,7 +82,7 @@ def test_readers_hold_the_index_not_the_data(small_store):
     task = fv2v.FV2VTask(_cfg(store_dir, **{"fv2v.model.resolution": 32}))
     frames_bytes = sum(c["n_frames"] for c in task.train_data.clips) * 3 * 32 * 32
     assert len(pickle.dumps(task.train_data)) < frames_bytes / 4
-    data = s2l.S2LData(store_dir, "train", "normalized")
+    data = s2l.S2LData(store_dir / "packed", "train", "normalized")
     assert not data.pack._maps  # nothing opened before it is read
     assert data.landmarks(data.clips[0], [0, 2]).shape == (2, 68, 3)
     assert all(isinstance(m, np.memmap) for m in data.pack._maps.values())
@@ -85,17 +94,17 @@ def test_augmented_windows_are_the_stores_mfccs_when_the_augmentation_is_the_ide
     from spacex.train.sequences import SequenceData
 
     store_dir, _ = small_store
-    data = SequenceData(store_dir, "train")
+    data = SequenceData(store_dir / "packed", "train")
     c = data.clips[0]
     rows = np.minimum(np.arange(5, 5 + 24), c["n_frames"] - 1)
-    augmented = data.mfcc(c, rows, augment_seed=7)
+    augmented = data.mfcc(c, rows, seed=7)
     assert np.abs(augmented - data.mfcc(c, rows)).max() > 1e-2  # an augmentation changes them
-    np.testing.assert_array_equal(data.mfcc(c, rows, augment_seed=7), augmented)  # a pure function of the seed
+    np.testing.assert_array_equal(data.mfcc(c, rows, seed=7), augmented)  # a pure function of the seed
     monkeypatch.setattr(audiofeat, "default_augmentation", lambda: (lambda x, sr, rng: (x, 0.0)))
     first = np.arange(0, 10)  # the window at the clip's start reads samples before it as 0, as the store did
     for r in (rows, first):
         # the store's MFCCs come from the float audio, these from its int16 PCM: 0.03 apart near silence
-        window = data.mfcc(c, r, augment_seed=7)
+        window = data.mfcc(c, r, seed=7)
         np.testing.assert_allclose(window, data.mfcc(c, r), rtol=0.01, atol=0.1)
         assert np.abs(window - data.mfcc(c, r + 1)).max() > 1.0  # one frame off would show
 

@@ -45,17 +45,23 @@ def test_every_dvc_stage_depends_on_all_the_code_it_runs(stage):
 
 
 def test_the_renderer_depends_on_the_stores_recipe_not_its_bytes():
-    """train_fv2v reads the store by recipe (tools/dvc_deps.py BY_RECIPE): it lists everything the preprocessing
-    stage depends on (notebook, data, code, settings) and the store's index, not the store folder, whose float
-    arrays differ between CPU models; the index holds no array values."""
+    """train_fv2v reads the store and its pack by recipe (tools/dvc_deps.py BY_RECIPE): it lists everything the
+    preprocessing and pack stages depend on (notebooks, data, code, settings) and the store's index, not the
+    store or pack folders, whose float arrays differ between CPU models; the index holds no array values."""
+    from dvc_deps import BY_RECIPE
+
     spec = stages()
-    fv2v, pre = spec["train_fv2v"], spec["preprocess"]
+    fv2v = spec["train_fv2v"]
     deps = set(fv2v["deps"])
-    assert "build/preprocess" not in deps and "build/preprocess/manifest.json" in deps
-    missing = [d for d in pre["deps"] if not any(d == x or d.startswith(x + "/") for x in deps)]
-    assert not missing, missing
-    uncovered = [q for q in pre["params"] if not any(q == x or q.startswith(x + ".") for x in fv2v["params"])]
-    assert not uncovered, uncovered  # every preprocessing setting, or a section holding it
+    assert {"build/preprocess", "build/pack"}.isdisjoint(deps) and "build/preprocess/manifest.json" in deps
+    assert set(BY_RECIPE["train_fv2v"]) == {"preprocess", "pack"}
+    for recipe in (spec[r] for r in BY_RECIPE["train_fv2v"]):
+        missing = [d for d in recipe["deps"] if d != "build/preprocess"  # stands for its index, manifest.json
+                   and not any(d == x or d.startswith(x + "/") for x in deps)]
+        assert not missing, missing
+        uncovered = [q.split("  #")[0] for q in recipe["params"]
+                     if not any(q == x or q.startswith(x + ".") for x in fv2v["params"])]
+        assert not uncovered, uncovered  # every setting, or a section holding it
 
 
 def test_the_store_index_holds_nothing_computed_from_the_arrays(tmp_path):

@@ -24,8 +24,10 @@ class ToyTask(trainer.Task):
     def build_model(self, n: int) -> torch.nn.Module:
         return torch.nn.Linear(n, n)
 
-    def batch(self, step, rank, world, generator):
-        x = torch.randn(8, 1, generator=generator)
+    def plan(self, step, rank, world, generator):
+        return list(torch.randn(8, 1, generator=generator)[rank::world])
+
+    def item(self, x):
         return {"x": x, "y": 2 * x}
 
     def loss(self, model, batch):
@@ -54,8 +56,8 @@ def test_every_run_names_its_commit_dirty_flag_and_dvc_lock(tmp_path, monkeypatc
     assert prov["git_dirty"] is commit.endswith("-dirty")
     assert prov["dvc_stage"] == "train_s2l" and len(prov["dvc_lock_sha256"]) == 64
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    preprocess_md5 = next(o["md5"] for o in lock["stages"]["preprocess"]["outs"] if o["path"] == "build/preprocess")
-    assert prov["dvc_deps"] == {"build/preprocess": preprocess_md5}  # the store this stage read
+    pack_md5 = next(o["md5"] for o in lock["stages"]["pack"]["outs"] if o["path"] == "build/pack")
+    assert prov["dvc_deps"] == {"build/pack": pack_md5}  # the training data this stage read
     assert got["toy"] == {"steps": 4} and got["profile"] == "test"  # the resolved stage config
     run = json.loads((out / tracking.RUN_FILE).read_text())
     assert run["project"] == "spacex-kit-test" and run["mode"] == "offline" and Path(run["dir"]).is_dir()

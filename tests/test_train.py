@@ -19,7 +19,7 @@ from spacex.checkpoint import load_model
 
 def _overrides(store_dir, out, **train):
     t = {"steps": 20, "batch_size": 8, "log_every": 1, "eval_every": 1000, "ckpt_every": 5, "lr": 0.003, **train}
-    sets = [f"preprocess.out={store_dir}", f"s2l.out={out}", "s2l.window=24", "s2l.audio_augment=0",
+    sets = [f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}", f"s2l.out={out}", "s2l.window=24", "s2l.audio_augment=0",
             "s2l.model={audio_dim: 32, landmark_dim: 16, hidden: 32, layers: 1, kernel: 5}"]
     return sets + [f"s2l.train.{k}={v}" for k, v in t.items()]
 
@@ -67,7 +67,7 @@ def test_ddp_face_vid2vid_keeps_generator_and_discriminator_equal_on_every_rank(
     was stepped outside DDP (3.2e-3 after 3 steps). BatchNorm statistics are per rank on CPU (SyncBatchNorm needs
     CUDA), so the 2-rank run is not compared with a 1-process run here; the S2L test above does that."""
     store_dir, _ = small_store
-    sets = [f"corpus.root={small_corpus}", f"preprocess.out={store_dir}", f"fv2v.out={tmp_path / 'fv2v'}",
+    sets = [f"corpus.root={small_corpus}", f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}", f"fv2v.out={tmp_path / 'fv2v'}",
             "fv2v.model={resolution: 32, num_kp: 18, base: 4, volume_channels: 2, depth: 2, generator_blocks: 1,"
             " image_skip: true, use_vgg: false}", "fv2v.flip=0.5", "fv2v.color_jitter=0.1",
             *(f"fv2v.train.{k}={v}" for k, v in dict(steps=3, batch_size=4, log_every=1, eval_every=3,
@@ -138,7 +138,7 @@ def test_s2l_shapes_and_gradients():
 
 def test_smoke_training_beats_repeating_the_source(train_store, tmp_path):
     cfg = config.load("smoke", overrides={
-        "preprocess.out": str(train_store), "s2l.out": str(tmp_path / "run"),
+        "preprocess.out": str(train_store), "pack.out": str(train_store / "packed"), "s2l.out": str(tmp_path / "run"),
         "s2l.train.steps": 400, "s2l.train.eval_every": 400, "s2l.train.ckpt_every": 400,
         "s2l.train.log_every": 100})
     metrics = s2l.main(cfg, report_dir=tmp_path / "report")
@@ -168,7 +168,8 @@ def test_posegen_is_stochastic_seeded_and_relative():
 def test_posegen_training_moves_like_a_head(train_store, tmp_path):
     from spacex.train import posegen
 
-    cfg = config.load("smoke", overrides={"preprocess.out": str(train_store), "posegen.out": str(tmp_path / "pg"),
+    cfg = config.load("smoke", overrides={"preprocess.out": str(train_store), "pack.out": str(train_store / "packed"),
+                                          "posegen.out": str(tmp_path / "pg"),
                                           "posegen.train.steps": 200, "posegen.train.eval_every": 200})
     m = posegen.main(cfg)
     assert m["motion_ratio_rotation"] > 0.1 and m["sample_spread"] > 0

@@ -96,7 +96,7 @@ def used_files(stage: dict) -> set[Path]:
 # here too) and on a machine-independent index of the output instead of the output itself (dvc.yaml). The renderer
 # is trained once and frozen; the preprocessing store's float arrays differ in their last bits between CPU models,
 # and depending on them retrained it (67 min) on every other CPU.
-BY_RECIPE = {"train_fv2v": ("preprocess",)}
+BY_RECIPE = {"train_fv2v": ("preprocess", "pack")}
 
 
 def stage_files(spec: dict[str, dict], name: str) -> set[Path]:

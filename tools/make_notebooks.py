@@ -68,6 +68,23 @@ write_notebook(
 
 
 write_notebook(
+    "notebooks/02_pack.ipynb",
+    "# 02 pack: the store's training view\n\n"
+    "Packs the store (`build/preprocess`) into memory-mapped shards (`build/pack`): every clip's per-frame arrays and "
+    "audio, and the frames decoded and cropped once at the renderer's resolution. Training reads them lazily through "
+    "DataLoaders. For larger corpora write shards from the shell (`spacex pack --shard i/n`) and this notebook "
+    "writes what is missing and the index.\nOutputs: `build/pack`, `reports/pack/summary.json` (DVC metrics).",
+    'profile = "smoke"  # params.yaml profile\nout_dir = "reports/pack"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.preprocess import pack\n\n"
+        "os.chdir(config.repo_root())  # paths below are relative to the repository\n"
+        "cfg = config.load(profile)\nprint(cfg.dumps())",
+        "pack.main(cfg, report_dir=out_dir)",
+    ],
+)
+
+
+write_notebook(
     "notebooks/20_train_s2l.ipynb",
     "# 20 train Speech2Landmarks\n\n"
     "Trains S2L (audio MFCCs + the photo's normalized landmarks + FiLM(emotion) -> LSTM -> per-frame landmarks) "

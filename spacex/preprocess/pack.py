@@ -1,28 +1,25 @@
-"""The store's training view: every clip's arrays concatenated into memory-mapped .npy shards, with the frames
-decoded and cropped once, at the training resolutions.
+"""Stage `pack`: the store's training view. Every clip's arrays concatenated into memory-mapped .npy shards,
+with the frames decoded and cropped once, at the renderer's resolution (and `--sizes`). Layout and reader:
+spacex.preprocess.packed.
 
-    <store>/packed/index.json               frame sizes, shards, each clip (shard, rows, audio samples, identity,
-                                            emotion label, fps), MFCC sums per split (for the networks' MFCC
-                                            normalization, without reading every MFCC at start-up)
-    <store>/packed/shard-00000/shard.json   what the shard holds (clip ids, sizes, the store's config hash)
-    <store>/packed/shard-00000/<key>.npy    per-frame arrays, clips one after another along axis 0:
-                                            STORE_ARRAYS with a time axis, and frames_<S> (N, 3, S, S) uint8 cut
-                                            with the clip's crop box (spacex.crop.crop_frames)
-                                            per-clip arrays (C, ...): crop_box, emotion; audio (samples,) int16
+    spacex pack [--profile smoke] [--sizes 256 ...]     the missing or stale shards, then the index
+    spacex pack --shard 3/16 ...                        only shards 3, 19, 35, ... (any scheduler), then `spacex pack`
 
 Why numpy memory maps (and not WebDataset tar shards or zarr): training draws random windows of random clips,
 which a tar stream cannot seek to, and zarr would add chunked compression that every read pays for. A .npy is
 read in place (`np.load(mmap_mode="r")`): DataLoader workers and the ranks of one node share the page cache,
 a process holds only the pages it touches, and nothing but the index is loaded at start-up. Shards bound the
-file sizes (`preprocess.pack_shard_frames`) and are written independently, so any scheduler can write them in
-parallel (`spacex preprocess --pack --shard i/n`, then `spacex preprocess --index`).
+file sizes (`pack.shard_frames`) and are written independently, so any scheduler can write them in
+parallel (`spacex pack --shard i/n`, then `spacex pack`).
 
-The pack is derived from the per-clip store (clips/*.npz) and the corpus videos; a shard whose shard.json
-matches its clips, sizes and the store's config hash is kept, any other is rewritten (to a temporary folder,
-renamed when complete).
+The pack is derived from the per-clip store (clips/*.npz) and the corpus videos, in its own folder and DVC stage
+(so a change of the renderer's resolution re-packs frames, not the whole preprocessing); a shard whose
+shard.json matches its clips, sizes and the store's config hash is kept, any other is rewritten (to a temporary
+folder, renamed when complete); the index is removed while shards are rewritten.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -34,18 +31,9 @@ import numpy as np
 
 from spacex import files
 from spacex.preprocess import store
+from spacex.preprocess.packed import META, PER_CLIP, PER_FRAME, frames_key
 
-PER_CLIP = ("crop_box", "emotion")
-PER_FRAME = tuple(k for k in store.STORE_ARRAYS if k not in PER_CLIP + ("audio",))
-META = ("identity", "emotion_label", "fps")  # per-clip metadata training reads (S2L's photo pools, samples)
-
-
-def pack_dir(store_dir: str | Path) -> Path:
-    return Path(store_dir) / "packed"
-
-
-def frames_key(size: int) -> str:
-    return f"frames_{int(size)}"
+CHUNK = 64  # frames decoded and cropped at a time
 
 
 def plan_shards(clips: list[dict], shard_frames: int) -> list[list[dict]]:
@@ -70,8 +58,8 @@ def _write_shard(args) -> str:
     from spacex.corpus import clip as clipfmt
     from spacex.crop import crop_frames
 
-    store_dir, corpus_root, name, clips, sizes, chash = args
-    final = pack_dir(store_dir) / name
+    store_dir, corpus_root, out, name, clips, sizes, chash = args
+    final = Path(out) / name
     tmp = files.partial_path(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -96,10 +84,19 @@ def _write_shard(args) -> str:
         for key in PER_CLIP:
             maps[key][k] = arr[key]
         maps["audio"][a:a + S] = arr["audio"]
-        if sizes:
-            video, _ = media.read_frames(clipfmt.clip_paths(corpus_root, c["clip_id"])["video"])
-            for s in sizes:
-                maps[frames_key(s)][f:f + T] = crop_frames(video, arr["crop_box"], s).numpy()
+        if sizes:  # decoded and cropped CHUNK frames at a time: a long 1080p clip is never held whole
+            t, chunk = 0, []
+            frames = (img for _, img in media.iter_frames(clipfmt.clip_paths(corpus_root, c["clip_id"])["video"]))
+            for img in itertools.chain(frames, [None]):
+                if img is not None:
+                    chunk.append(img)
+                if chunk and (img is None or len(chunk) == CHUNK):
+                    n = min(len(chunk), T - t)  # the store counted T frames
+                    for s in sizes:
+                        maps[frames_key(s)][f + t:f + t + n] = crop_frames(np.stack(chunk[:n]), arr["crop_box"], s).numpy()
+                    t, chunk = t + n, []
+            if t != T:
+                raise ValueError(f"{c['clip_id']}: the video has {t} frames, the store {T}")
         f, a = f + T, a + S
     for m in maps.values():
         m.flush()
@@ -110,9 +107,11 @@ def _write_shard(args) -> str:
     return name
 
 
-def write(store_dir: str | Path, corpus_root: str | Path, sizes: list[int], shard_frames: int = 20_000,
-          workers: int = 1, shard: tuple[int, int] = (0, 1), index: bool = True) -> dict | None:
-    """Write this (scheduler) shard's missing or stale pack shards, then (index=True) the pack's index.json."""
+def write(store_dir: str | Path, corpus_root: str | Path, out: str | Path, sizes: list[int],
+          shard_frames: int = 20_000, workers: int = 1, shard: tuple[int, int] = (0, 1),
+          index: bool = True) -> dict | None:
+    """Write this (scheduler) shard's missing or stale pack shards into `out`, then (index=True) its index.json."""
+    out = Path(out)
     manifest = store.read_manifest(store_dir)
     chash, sizes = manifest["config_hash"], sorted({int(s) for s in sizes})
     shards = plan_shards(manifest["clips"], shard_frames)
@@ -120,30 +119,41 @@ def write(store_dir: str | Path, corpus_root: str | Path, sizes: list[int], shar
     i, n = shard
     jobs = []
     for k in range(i, len(shards), n):
-        done = pack_dir(store_dir) / names[k] / "shard.json"
+        done = out / names[k] / "shard.json"
         if not (done.exists() and json.loads(done.read_text()) == _shard_info(shards[k], sizes, chash)):
-            jobs.append((str(store_dir), str(corpus_root), names[k], shards[k], sizes, chash))
+            jobs.append((str(store_dir), str(corpus_root), str(out), names[k], shards[k], sizes, chash))
+    if jobs:  # an index over shards being rewritten would point into the wrong rows: gone until rewritten
+        (out / "index.json").unlink(missing_ok=True)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_one_thread) as pool:
             list(pool.map(_write_shard, jobs))
     else:
         for j in jobs:
             _write_shard(j)
-    for stale in pack_dir(store_dir).glob("shard-*"):  # shards of an earlier, longer plan
-        if stale.is_dir() and stale.name not in names and not stale.name.startswith("."):
-            shutil.rmtree(stale)
-    return write_index(store_dir, shards, names, sizes, chash) if index else None
+    if not index:
+        return None
+    for stale in out.glob("shard-*"):  # shards of an earlier, longer plan
+        if stale.is_dir() and stale.name not in names:
+            shutil.rmtree(stale, ignore_errors=True)
+    return write_index(store_dir, out, shards, names, sizes, chash)
 
 
-def write_index(store_dir: str | Path, shards: list[list[dict]], names: list[str], sizes: list[int],
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core: the pool's processes share the machine
+
+
+def write_index(store_dir: str | Path, out: Path, shards: list[list[dict]], names: list[str], sizes: list[int],
                 chash: str) -> dict:
     """index.json from the shards on disk (all must be complete): clip locations, metadata, MFCC sums per split."""
     clips, mfcc = [], {}
     for name, members in zip(names, shards):
-        info = json.loads((pack_dir(store_dir) / name / "shard.json").read_text())
+        info = json.loads((out / name / "shard.json").read_text())
         if info != _shard_info(members, sizes, chash):
-            raise FileNotFoundError(f"pack shard {name} is missing or stale: write it first (spacex preprocess --pack)")
-        m = np.load(pack_dir(store_dir) / name / "mfcc.npy", mmap_mode="r")
+            raise FileNotFoundError(f"pack shard {name} is missing or stale: write it first (spacex pack)")
+        m = np.load(out / name / "mfcc.npy", mmap_mode="r")
         f = a = 0
         for k, c in enumerate(members):
             meta = store.read_meta(store_dir, c["clip_id"])
@@ -156,69 +166,30 @@ def write_index(store_dir: str | Path, shards: list[list[dict]], names: list[str
             s["sum"] = (s["sum"] + x.sum(0)).tolist()
             s["sum_squares"] = (s["sum_squares"] + (x * x).sum(0)).tolist()
             f, a = f + T, a + S
-    idx = {"config_hash": chash, "sizes": sizes, "shards": names, "clips": clips, "mfcc_sums": mfcc,
-           "sample_rate": manifest_sample_rate(store_dir)}
-    files.write_json(pack_dir(store_dir) / "index.json", idx, sort_keys=True)
+    idx = {"store": str(store_dir), "config_hash": chash, "settings": store.read_manifest(store_dir)["settings"],
+           "sizes": sizes, "shards": names, "clips": clips, "mfcc_sums": mfcc}
+    files.write_json(out / "index.json", idx, sort_keys=True)
     return idx
 
 
-def manifest_sample_rate(store_dir: str | Path) -> int:
-    return int(store.read_manifest(store_dir)["settings"]["sample_rate"])
+def sizes(cfg, extra: list[int] = ()) -> list[int]:
+    """The frame sizes to pack: the renderer's resolution (fv2v.model.resolution) and any `extra`."""
+    return sorted({cfg.fv2v.model.resolution, *extra})
 
 
-class Packed:
-    """Lazy reader of a pack: clip entries from index.json; arrays as memory-mapped views, opened on first use
-    in each process (so a DataLoader worker opens its own, and the reader pickles as just its path)."""
+def main(cfg, shard: tuple[int, int] = (0, 1), extra_sizes: list[int] = (), report_dir: str | Path | None = None,
+         workers: int | None = None) -> dict | None:
+    """The stage: pack cfg.preprocess.out into cfg.pack.out (a --shard writes its shards only, no index)."""
+    import time
 
-    def __init__(self, store_dir: str | Path):
-        self.store_dir = Path(store_dir)
-        p = pack_dir(store_dir) / "index.json"
-        if not p.exists():
-            raise FileNotFoundError(f"{p} not found: run `spacex preprocess` (or `dvc repro preprocess`) first")
-        self.index = json.loads(p.read_text())
-        self.sample_rate = int(self.index["sample_rate"])
-        self._maps: dict = {}
-        self._pid = None
-
-    def __getstate__(self):
-        return {"store_dir": self.store_dir, "index": self.index, "sample_rate": self.sample_rate}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state, _maps={}, _pid=None)
-
-    def clips(self, split: str) -> list[dict]:
-        return [c for c in self.index["clips"] if c["split"] == split]
-
-    def _map(self, shard: str, key: str) -> np.ndarray:
-        if self._pid != os.getpid():  # a forked worker opens its own maps
-            self._maps, self._pid = {}, os.getpid()
-        if (shard, key) not in self._maps:
-            path = pack_dir(self.store_dir) / shard / f"{key}.npy"
-            if not path.exists():
-                have = ", ".join(f"{s} px" for s in self.index["sizes"]) or "none"
-                raise FileNotFoundError(f"{path} not found (frames packed at: {have}): re-run `spacex preprocess` "
-                                        f"with that fv2v.model.resolution, or add it to preprocess.frame_sizes")
-            self._maps[(shard, key)] = np.load(path, mmap_mode="r")
-        return self._maps[(shard, key)]
-
-    def frames(self, clip: dict, size: int, rows=None) -> np.ndarray:
-        """(T, 3, S, S) uint8 cropped frames of a clip (rows: indices into the clip, default all), a copy."""
-        return self.get(clip, frames_key(size), rows)
-
-    def get(self, clip: dict, key: str, rows=None) -> np.ndarray:
-        """A clip's array `key` (rows of a per-frame array, default all), read into memory."""
-        m = self._map(clip["shard"], key)
-        if key in PER_CLIP:
-            return np.array(m[clip["row"]])
-        if key == "audio":
-            return np.array(m[clip["audio_start"]:clip["audio_start"] + clip["n_audio"]])
-        if rows is None:
-            return np.array(m[clip["start"]:clip["start"] + clip["n_frames"]])
-        return m[clip["start"] + np.asarray(rows)]
-
-    def mfcc_stats(self, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-        """Per-coefficient mean and std (n_mfcc,) float32 over a split's MFCC rows, from the index's sums."""
-        s = self.index["mfcc_sums"][split]
-        mean = np.asarray(s["sum"]) / s["count"]
-        var = np.maximum(np.asarray(s["sum_squares"]) / s["count"] - mean ** 2, 0)
-        return mean.astype(np.float32), (np.sqrt(var) + 1e-5).astype(np.float32)
+    t0 = time.perf_counter()
+    idx = write(cfg.preprocess.out, cfg.corpus.root, cfg.pack.out, sizes(cfg, extra_sizes), cfg.pack.shard_frames,
+                workers or cfg.preprocess.workers, shard, index=shard[1] == 1)
+    if idx is None:
+        return None
+    summary = {"clips": len(idx["clips"]), "frames": sum(c["n_frames"] for c in idx["clips"]),
+               "shards": len(idx["shards"]), "sizes": idx["sizes"], "seconds": round(time.perf_counter() - t0, 1),
+               "megabytes": round(sum(p.stat().st_size for p in Path(cfg.pack.out).rglob("*.npy")) / 2**20, 1)}
+    if report_dir:
+        files.write_json(Path(report_dir) / "summary.json", summary)
+    return summary

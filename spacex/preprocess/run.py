@@ -28,7 +28,7 @@ from spacex.corpus import clip as clipfmt
 from spacex.errors import KitError
 from spacex.preprocess import audio as audiofeat
 from spacex.preprocess import emotion as emo
-from spacex.preprocess import eyes, pack, pose, store
+from spacex.preprocess import eyes, pose, store
 from spacex.preprocess.backends import ClipInput, make_backend
 from spacex.preprocess.detect import SkipClip, track_face
 
@@ -130,9 +130,7 @@ def _job(args) -> tuple[str, str | None, dict | None]:
 
 def run_info(cfg: Config) -> dict:
     """What identifies a store: the preprocessing settings and the corpus it reads (workers excluded)."""
-    # the pack's settings do not change any clip's arrays (spacex.preprocess.pack)
-    settings = {k: v for k, v in asdict(cfg.preprocess).items()
-                if k not in ("workers", "out", "frame_sizes", "pack_shard_frames")}
+    settings = {k: v for k, v in asdict(cfg.preprocess).items() if k not in ("workers", "out")}
     settings["corpus_root"] = cfg.corpus.root
     settings["arrays"] = sorted(store.STORE_ARRAYS)  # a store written before an array existed is stale
     return {"config_hash": store.config_hash(settings), "settings": settings, "versions": _versions()}
@@ -186,22 +184,7 @@ def run(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None
     fps_values = {m["fps"] for m in done}
     manifest["fps"] = fps_values.pop() if len(fps_values) == 1 else sorted(fps_values)
     store._atomic_json(out / "manifest.json", manifest)
-    if n == 1:  # after every clip is done; a sharded run packs with `spacex preprocess --index`
-        t0 = time.time()
-        write_pack(cfg, workers=workers)
-        summary["pack_seconds"] = round(time.time() - t0, 1)
     return summary
-
-
-def pack_sizes(cfg: Config) -> list[int]:
-    """The frame sizes training reads from the pack: the renderer's resolution and preprocess.frame_sizes."""
-    return sorted({cfg.fv2v.model.resolution, *cfg.preprocess.frame_sizes})
-
-
-def write_pack(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None, index: bool = True):
-    """The store's training view (spacex.preprocess.pack): this shard's missing pack shards, then the index."""
-    return pack.write(cfg.preprocess.out, cfg.corpus.root, pack_sizes(cfg), cfg.preprocess.pack_shard_frames,
-                      workers or cfg.preprocess.workers, shard, index)
 
 
 def _versions() -> dict:

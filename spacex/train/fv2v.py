@@ -22,7 +22,7 @@ from spacex.config import Config, as_dict
 from spacex.errors import ConfigError
 from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.model import FaceVid2Vid
-from spacex.preprocess import pack
+from spacex.preprocess.packed import Packed
 from spacex.train.trainer import Task, run_stage
 
 
@@ -34,14 +34,14 @@ def anchor_targets(landmarks: np.ndarray, iris: np.ndarray, box: np.ndarray, siz
 
 
 class FrameData:
-    """The clips of one split, read from the store's pack (spacex.preprocess.pack) when used: cropped frames
-    (T, 3, S, S) uint8 at the pack's size S, head pose (T, 3) and landmark anchors (T, A, 2)."""
+    """The clips of one split, read from the pack (spacex.preprocess.packed) when used: cropped frames
+    (T, 3, S, S) uint8 at size S, head pose (T, 3) and landmark anchors (T, A, 2)."""
 
-    def __init__(self, store_dir: str | Path, split: str, size: int):
-        self.pack, self.size = pack.Packed(store_dir), size
+    def __init__(self, pack_dir: str | Path, split: str, size: int):
+        self.pack, self.size = Packed(pack_dir), size
         self.clips = self.pack.clips(split)
         if not self.clips:
-            raise ValueError(f"no {split} clips in {store_dir}")
+            raise ValueError(f"no {split} clips in {pack_dir}")
         if size not in self.pack.index["sizes"]:
             self.pack.frames(self.clips[0], size, [0])  # raises, naming the sizes packed
 
@@ -84,8 +84,8 @@ class FV2VTask(Task):
         if (self.weights.landmark_anchor > 0 or self.weights.region_l1 > 0) and self.args.num_kp < len(L.ANCHORS):
             raise ConfigError(f"fv2v.model.num_kp = {self.args.num_kp}: landmark anchors need at least "
                               f"{len(L.ANCHORS)} keypoints (or set fv2v.loss_weights.landmark_anchor and region_l1 to 0)")
-        self.train_data = FrameData(cfg.preprocess.out, "train", size)
-        self.val_data = FrameData(cfg.preprocess.out, "val", size)
+        self.train_data = FrameData(cfg.pack.out, "train", size)
+        self.val_data = FrameData(cfg.pack.out, "val", size)
 
     def model_args(self) -> dict:
         return self.args.to_dict()

@@ -33,7 +33,7 @@ def extract_keypoints(cfg: Config, device: str = "cpu") -> dict:
     clips = frames = 0
     for split in ("train", "val", "test"):
         try:
-            data = FrameData(cfg.preprocess.out, split, model.args.resolution)
+            data = FrameData(cfg.pack.out, split, model.args.resolution)
         except ValueError:  # no clip of this split
             continue
         for c in data.clips:

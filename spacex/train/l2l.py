@@ -25,8 +25,8 @@ class L2LData(SequenceData):
     """The clips of one split that have keypoints, read when used: landmark and gaze motion from frame 0's,
     MFCCs, emotion, and the renderer's keypoints (`<keypoint_dir>/<clip>.npz`, spacex.train.keypoints)."""
 
-    def __init__(self, store_dir: str | Path, keypoint_dir: str | Path, split: str):
-        super().__init__(store_dir, split)
+    def __init__(self, pack_dir: str | Path, keypoint_dir: str | Path, split: str):
+        super().__init__(pack_dir, split)
         self.keypoint_dir = Path(keypoint_dir)
         self.clips = [c for c in self.clips if self.keypoint_file(c).exists()]
         if not self.clips:
@@ -59,8 +59,8 @@ class L2LTask(SequenceTask):
 
     def __init__(self, cfg: Config):
         kp_dir = Path(cfg.fv2v.keypoints)
-        train = L2LData(cfg.preprocess.out, kp_dir, "train")
-        self.use_data(cfg.l2l, train, L2LData(cfg.preprocess.out, kp_dir, "val"),
+        train = L2LData(cfg.pack.out, kp_dir, "train")
+        self.use_data(cfg.l2l, train, L2LData(cfg.pack.out, kp_dir, "val"),
                       num_kp=train.keypoints(train.clips[0], [0])[1].shape[0])  # the renderer's keypoint count
 
     def plan(self, step, rank, world, generator) -> list:

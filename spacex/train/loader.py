@@ -49,4 +49,7 @@ def loader(task, seed: int, start: int, steps: int, rank: int, world: int, worke
     """The batches of steps start .. steps - 1 for this rank, read by `workers` processes (0: in this one)."""
     return DataLoader(_Items(task), batch_sampler=StepPlans(task, seed, start, steps, rank, world),
                       collate_fn=task.collate, num_workers=workers, worker_init_fn=_one_thread if workers else None,
-                      prefetch_factor=2 if workers else None, persistent_workers=False)
+                      prefetch_factor=2 if workers else None, persistent_workers=False,
+                      # its own generator: without one, DataLoader draws a base seed from torch's global generator,
+                      # whose state checkpoints carry (a resumed run would be one draw off)
+                      generator=torch.Generator().manual_seed(seed))

@@ -35,7 +35,7 @@ class PoseGenTask(SequenceTask):
     network = PoseGen
 
     def __init__(self, cfg: Config):
-        self.use_data(cfg.posegen, PoseData(cfg.preprocess.out, "train"), PoseData(cfg.preprocess.out, "val"))
+        self.use_data(cfg.posegen, PoseData(cfg.pack.out, "train"), PoseData(cfg.pack.out, "val"))
 
     def plan(self, step, rank, world, generator) -> list:
         """Per item: (clip, frames (W,), the K noise draws (K, noise_dim), augmentation seed or None)."""

@@ -40,10 +40,10 @@ class S2LData(SequenceData):
     """The clips of one split, read from the pack: MFCCs (T, n_mfcc), landmarks (T, 68, 3) in the learned space,
     emotion (E,); which clips may play the photo."""
 
-    def __init__(self, store_dir: str | Path, split: str, space: str):
+    def __init__(self, pack_dir: str | Path, split: str, space: str):
         if space not in ("normalized", "raw"):
             raise ValueError(f"unknown landmark space {space!r} (normalized | raw)")
-        super().__init__(store_dir, split)
+        super().__init__(pack_dir, split)
         self.space = space
 
     def landmarks(self, c: dict, rows=None) -> np.ndarray:
@@ -72,8 +72,8 @@ class S2LTask(SequenceTask):
 
     def __init__(self, cfg: Config):
         s = cfg.s2l
-        train = S2LData(cfg.preprocess.out, "train", s.space)
-        self.use_data(s, train, S2LData(cfg.preprocess.out, "val", s.space))
+        train = S2LData(cfg.pack.out, "train", s.space)
+        self.use_data(s, train, S2LData(cfg.pack.out, "val", s.space))
         self.pools = [train.source_pool(k, s.source) for k in range(len(train.clips))]
         w = np.ones((68, 3), np.float32)
         w[lm.MOUTH, 1] = self.cfg.mouth_y_weight

@@ -10,35 +10,35 @@ import numpy as np
 import torch
 
 from spacex.preprocess import audio as audiofeat
-from spacex.preprocess import pack, store
+from spacex.preprocess.packed import Packed
 from spacex.train.trainer import Task
 
 
 class SequenceData:
     """The clips of one split (pack index entries, `clips`); their arrays are read from the pack per use."""
 
-    def __init__(self, store_dir: str | Path, split: str):
-        self.pack = pack.Packed(store_dir)
+    def __init__(self, pack_dir: str | Path, split: str):
+        self.pack = Packed(pack_dir)
         self.clips = self.pack.clips(split)
         if not self.clips:
-            raise ValueError(f"no {split} clips in {store_dir}")
-        self.settings = store.read_manifest(store_dir)["settings"]
+            raise ValueError(f"no {split} clips in {pack_dir}")
+        self.settings = self.pack.settings
 
     def get(self, c: dict, key: str, rows=None) -> np.ndarray:
         return self.pack.get(c, key, rows)
 
-    def mfcc(self, c: dict, rows=None, augment_seed: int | None = None) -> np.ndarray:
-        """(len(rows), n_mfcc) float32 MFCCs of a clip's frames: the store's, or (augment_seed given) those of its
-        audio around these frames after a random augmentation (pitch, EQ, loudness; METHOD.md), computed here."""
-        if augment_seed is None:
+    def mfcc(self, c: dict, rows=None, seed: int | None = None) -> np.ndarray:
+        """(len(rows), n_mfcc) float32 MFCCs of a clip's frames: the store's, or (an augmentation seed given) those
+        of its audio around these frames after a random augmentation (pitch, EQ, loudness; METHOD.md)."""
+        if seed is None:
             return self.get(c, "mfcc", rows)
         rows = np.arange(c["n_frames"]) if rows is None else np.asarray(rows)
         s, e = int(rows.min()), int(rows.max()) + 1
         sr, n_fft = self.pack.sample_rate, self.settings["n_fft"]
         a, b = audiofeat.mfcc_span(sr, c["fps"], e - s, n_fft, start=s)
         a, b = max(a, 0), min(b, c["n_audio"])
-        pcm = self.pack._map(c["shard"], "audio")[c["audio_start"] + a:c["audio_start"] + b]
-        rng = np.random.default_rng(augment_seed)
+        pcm = self.pack.audio(c, a, b)
+        rng = np.random.default_rng(seed)
         x, semitones = audiofeat.default_augmentation()(pcm.astype(np.float32) / 32767, sr, rng)
         m = audiofeat.mfcc_per_frame(x, sr, c["fps"], e - s, n_mfcc=self.settings["n_mfcc"], n_fft=n_fft,
                                      n_mels=self.settings["n_mels"], start=s, offset=a, total=c["n_audio"],

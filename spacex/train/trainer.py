@@ -27,6 +27,7 @@ import torch.distributed as dist
 
 from spacex import checkpoint, files, tracking
 from spacex.config import TrainConfig, WandbConfig
+from spacex.errors import ConfigError
 from spacex.preprocess import store
 from spacex.train.loader import loader
 
@@ -220,6 +221,8 @@ def _train(task: Task, cfg: TrainConfig, out: Path, run_config: dict, resume: bo
 
 def _build(task: Task, cfg: TrainConfig, out: Path, run_config: dict) -> _Run:
     rank, world, local_rank = _dist_env()
+    if cfg.batch_size % world:  # rank r takes items r::world of the global batch: each the same share
+        raise ConfigError(f"{task.name}.train.batch_size = {cfg.batch_size} is not divisible by the {world} processes")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
     device = _device(cfg, local_rank)
