@@ -1,5 +1,7 @@
 """The training data path: the store's pack (memory-mapped shards), lazy readers, the DataLoader's batches."""
+import json
 import pickle
+import shutil
 
 import numpy as np
 import pytest
@@ -42,8 +44,6 @@ def test_pack_holds_the_stores_arrays_and_the_cropped_frames(small_corpus, small
 
 def test_pack_shards_are_rewritten_only_when_stale_and_read_the_same(small_corpus, small_store, tmp_path):
     store_dir, _ = small_store
-    import shutil
-
     copy = tmp_path / "store"
     shutil.copytree(store_dir, copy)
     shutil.rmtree(copy / "packed")
@@ -67,7 +67,7 @@ def test_pack_shards_are_rewritten_only_when_stale_and_read_the_same(small_corpu
         np.testing.assert_allclose(a, b, rtol=1e-6)
     manifest = store.read_manifest(copy)
     manifest["clips"] = manifest["clips"][1:]  # the store changed after packing
-    (copy / "manifest.json").write_text(__import__("json").dumps(manifest))
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FileNotFoundError, match="stale"):
         Packed(out)
     with pytest.raises(IndexError, match="outside"):
