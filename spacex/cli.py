@@ -9,6 +9,8 @@
     spacex keypoints                                  every clip's keypoints from the trained face-vid2vid (for L2L)
     spacex ablation VARIANT                           one of the paper's ablations (params.yaml ablation.variants)
     spacex weights list|fetch                         external weight files (cache, checksums)
+    spacex baselines setup NAME [--venv D] [--repo R] a baseline's own environment (its needs + the kit's torch)
+    spacex baselines check [NAME]                     every file a baseline run needs, named before any inference
     spacex animate PHOTO AUDIO -o OUT.mp4             talking-head video with sound from the trained stages
     spacex config                                     print the resolved config of a profile
 
@@ -235,6 +237,27 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_baselines(args) -> int:
+    if args.action == "setup":
+        from spacex.evaluate.baselines import envs
+
+        if not args.name:
+            raise envs.SetupError(f"setup needs a baseline: spacex baselines setup {{{','.join(envs.SPECS)}}}")
+        envs.setup(args.name, Path(args.venv) if args.venv else None, Path(args.repo) if args.repo else None)
+        return 0
+    from spacex import config
+    from spacex.evaluate import score
+    from spacex.evaluate.baselines import ADAPTERS, make_adapters
+
+    adapters = make_adapters(score.baselines_of(config.load(args.profile, args.params)), only_configured=False)
+    missing = []
+    for name in ([args.name] if args.name else list(ADAPTERS)):
+        found = adapters[name].check()
+        print(f"{name}: " + ("ready" if not found else "\n  ".join(["not ready:", *found])))
+        missing += found
+    return 1 if missing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacex", description="SPACEx reproduction kit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -364,6 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="comparison table, plots, side-by-side videos, wandb run (reports/report)")
     _add_profile(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("baselines", help="prepare a baseline's environment (setup) or list what a run lacks (check)",
+                       description="setup NAME: a venv with the baseline's needs and the kit's torch "
+                                   "(spacex/evaluate/baselines/envs.py); check [NAME]: every file a run needs, "
+                                   "as evaluate.baselines in params.yaml configures it (exit 1 if any is missing).")
+    _add_profile(p)
+    p.add_argument("action", choices=["setup", "check"])
+    p.add_argument("name", nargs="?", choices=["wav2lip", "makeittalk", "pcavs"])
+    p.add_argument("--venv", default=None, help="where to build it (default ~/.cache/spacex/baselines/NAME)")
+    p.add_argument("--repo", default=None, help="the baseline's clone (its commit is recorded with the environment)")
+    p.set_defaults(func=cmd_baselines)
 
     p = sub.add_parser("weights", help="external weight files: list them, fetch them (needs network)")
     p.add_argument("action", choices=["list", "fetch"])

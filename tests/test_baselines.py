@@ -3,6 +3,7 @@ and outputs, in fake clones laid out like the real ones. Each must give a 25 fps
 photo's framing, and leave the user's clone untouched."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,125 @@ def test_pcavs_raw_crops_with_another_offset(tmp_path, inputs):
     source = [min(t, rec["frames_in"] - 1) + 2 for t in range(info.n_frames)]  # output t shows generated t = source t + 2
     got = np.round((1 - level / level[0] * (1 - 0.04 * 2)) / 0.04).astype(int)  # output frame 0 shows source 2
     assert got.tolist() == source
+
+
+CPU_ROUTE_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])  # a stand-in face_alignment package
+import torch
+import face_alignment
+t = torch.zeros(2).cuda()
+m = torch.nn.Linear(2, 2).cuda()
+torch.cuda.set_device(0)
+torch.save({"w": torch.ones(1)}, sys.argv[2])
+print(t.device, next(m.parameters()).device, torch.load(sys.argv[2])["w"].item(),
+      face_alignment.FaceAlignment(1, device="cuda").device, face_alignment.FaceAlignment(1, device="cpu").device)
+"""
+
+
+def test_cpu_route_maps_cuda_calls_to_the_cpu(tmp_path):
+    """The shim the kit puts on a baseline's PYTHONPATH when its torch sees no GPU: the official code's unconditional
+    .cuda(), set_device, torch.load without map_location and FaceAlignment(device='cuda') run on the CPU."""
+    import os
+    import subprocess
+
+    from spacex.evaluate.baselines.base import CPU_ROUTE
+
+    fa = tmp_path / "site" / "face_alignment"
+    fa.mkdir(parents=True)
+    (fa / "__init__.py").write_text("class FaceAlignment:\n    def __init__(self, kind, device='cuda'):\n"
+                                    "        self.device = device\n")
+    env = {**os.environ, "PYTHONPATH": str(CPU_ROUTE)}
+    run = subprocess.run([PY, "-c", CPU_ROUTE_PROBE, str(tmp_path / "site"), str(tmp_path / "w.pt")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["cpu", "cpu", "1.0", "cpu", "cpu"]
+    assert "spacex cpu route: no GPU" in run.stderr  # the run's log says the route was taken
+    # without the route the same calls fail on this machine (so the test can fail)
+    bare = subprocess.run([PY, "-c", "import torch; torch.zeros(1).cuda()"], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=300)
+    assert bare.returncode != 0
+
+
+def _venv(root):
+    """A baseline environment as `spacex baselines setup` leaves it: bin/python (here a wrapper of ours) and
+    bin/ffmpeg (a stub), nowhere on our PATH."""
+    bin_dir = root / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{PY}" "$@"\n')
+    (bin_dir / "ffmpeg").write_text("#!/bin/sh\nexit 0\n")
+    for f in ("python", "ffmpeg"):
+        (bin_dir / f).chmod(0o755)
+    return bin_dir / "python"
+
+
+def test_pcavs_on_the_cpu_route_from_its_venv(tmp_path, inputs):
+    """With the interpreter of a venv: its bin/ (ffmpeg) comes first on the CLI's PATH; with no GPU PC-AVS gets
+    --gpu_ids -1 (no set_device, no net.cuda()) and the CPU route; the JSON records the device and CLI seconds."""
+    photo, _, speech = inputs
+    env = repos.baseline_env(tmp_path)
+    env.pop("PATH")  # no ffmpeg on our PATH: only the venv's
+    a = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path)), python=str(_venv(tmp_path)), env=env))
+    assert a.check() == [] and a.device() == "cpu"
+    assert a.cli_env()["PATH"].split(":")[0] == str(tmp_path / "venv" / "bin")
+    out = a.render(photo, speech, tmp_path / "o.mp4", tmp_path / "w")
+    rec = json.loads(out.with_suffix(".json").read_text())
+    inference = rec["commands"][1]
+    assert inference[0] == str(tmp_path / "venv" / "bin" / "python")
+    assert inference[inference.index("--gpu_ids", inference.index("--gpu_ids") + 1) + 1] == "-1"  # after demo_vox's 0
+    assert rec["device"] == "cpu" and rec["seconds"] > 0
+    forced = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "g")), python=PY, device="cuda"))
+    assert forced.device() == "cuda" and "PYTHONPATH" not in forced.cli_env()
+
+
+def test_setup_builds_the_environment_it_names(tmp_path, monkeypatch):
+    """`spacex baselines setup`: one pip resolve with the kit's own torch pins and the spec; lws from source with its
+    Cython switch; the placeholder module; ffmpeg linked into bin/; a record of what was installed."""
+    from importlib import metadata
+
+    from spacex.evaluate.baselines import envs
+
+    calls = []
+    site = tmp_path / "site"
+    site.mkdir()
+    (tmp_path / "ffmpeg-bin").write_text("")
+
+    def fake_call(cmd, env=None):
+        calls.append((cmd, env))
+        code = cmd[-1] if cmd[1:2] == ["-c"] else ""
+        if "purelib" in code:
+            return f"{site}\n"
+        if "imageio_ffmpeg" in code:
+            return f"{tmp_path / 'ffmpeg-bin'}\n"
+        if "sys.version" in code:
+            return "3.11.7\n"
+        if cmd[-1] == "--disable-pip-version-check" and "freeze" in cmd:
+            return "torch==2.14.1\nlws==1.2.8\n"
+        if cmd[1:3] == ["-m", "venv"]:
+            (Path(cmd[3]) / "bin").mkdir(parents=True)
+            (Path(cmd[3]) / "bin" / "python").write_text("")
+        return ""
+
+    monkeypatch.setattr(envs, "_call", fake_call)
+    monkeypatch.setattr(envs.subprocess, "run", lambda *a, **k: type("P", (), {"returncode": 1})())  # no lws yet
+    venv = tmp_path / "pcavs-venv"
+    py = envs.setup("pcavs", venv, log=lambda *_: None)
+    assert py == venv / "bin" / "python"
+    pip = next(c for c, _ in calls if c[1:4] == ["-m", "pip", "install"] and "librosa==0.9.2" in c)
+    assert f"torch=={metadata.version('torch')}" in pip and "face-alignment==1.3.4" in pip and "numpy<2" in pip
+    lws = next((c, e) for c, e in calls if "lws==1.2.8" in c)
+    assert "--no-binary" in lws[0] and lws[1]["LWS_USE_CYTHON"] == "1"
+    assert (venv / "bin" / "ffmpeg").resolve() == (tmp_path / "ffmpeg-bin").resolve()
+    record = json.loads((venv / envs.ENV_RECORD).read_text())
+    assert record["baseline"] == "pcavs" and "lws==1.2.8" in record["freeze"]
+
+    envs.setup("makeittalk", tmp_path / "mit", log=lambda *_: None)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pn", site / "pynormalize" / "pynormalize.py")
+    placeholder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(placeholder)
+    with pytest.raises(NotImplementedError, match="placeholder"):
+        placeholder.process_files([], -20.0, ".")
+    with pytest.raises(envs.SetupError, match="unknown baseline"):
+        envs.setup("sadtalker", tmp_path / "x")

@@ -2,6 +2,7 @@
 reason, a bad clip skipped with its reason."""
 import csv
 import json
+import sys
 
 import pytest
 
@@ -103,3 +104,33 @@ def test_metrics_files_hold_numbers_and_read_back_whole(tmp_path):
     assert numbers == {"clips": 3, "metrics": {"psnr": 21.5, "lse_d": float("inf")}, "nested": {"a": {"b": 1}}}
     assert files.read_metrics(tmp_path / "m.json") == summary
     assert files.is_info(tmp_path / "m.info.json") and not files.is_info(tmp_path / "m.json")
+
+
+def test_baseline_face_crops_are_registered_by_detection(cfg, tmp_path):
+    """PC-AVS with paste_back false returns its own 224 face crops (framing "crop"): evaluate registers them to the
+    photo by detection and warps them into the photo's framing (no photo pixels), so the ground truth's box cuts
+    the same face; far closer to the ground truth's crop than the crop resized to the frame and cut with that box."""
+    import numpy as np
+
+    from spacex.corpus import clip as clipfmt
+    from spacex.evaluate import protocol as proto
+    from standins import repos
+
+    pcavs = {"repo": str(repos.pcavs_repo(tmp_path)), "python": sys.executable, "paste_back": False,
+             "env": {**repos.baseline_env(tmp_path), "PCAVS_STANDIN_STEP": "0.002"}}
+    c = config.load("smoke", overrides={"corpus.root": cfg.corpus.root, "evaluate.out": str(tmp_path / "ev"),
+                                        "evaluate.reports": str(tmp_path / "rep"), "evaluate.max_clips": 1,
+                                        "evaluate.baselines": {"pcavs": pcavs}})
+    s = score.score_method(c, "pcavs", progress=False)
+    assert s["status"] == "ok" and s["clips"] == 1, s
+    crops = next((tmp_path / "ev" / "pcavs" / "videos").glob("*[0-9].mp4"))
+    assert json.loads(crops.with_suffix(".json").read_text())["framing"] == "crop"
+    framed = crops.with_name(f"{crops.stem}.framed.mp4")
+    gt_video = clipfmt.clip_paths(c.corpus.root, crops.stem)["video"]
+    P = score.protocol_of(c)
+    box, size = proto.gt_box(gt_video, P)
+    assert media.probe(framed).height == size[0]
+    gt = proto.load_for_eval(gt_video, P, box, size).frames[0].astype(float)
+    err = {name: np.abs(proto.load_for_eval(v, P, box, size).frames[3].astype(float) - gt).mean()
+           for name, v in (("registered", framed), ("resized", crops))}
+    assert err["registered"] < 0.5 * err["resized"], err

@@ -23,6 +23,7 @@ A clip that fails (unreadable video, no face, ...) is skipped with its reason; t
 from __future__ import annotations
 
 import csv
+import json
 import math
 import traceback
 from pathlib import Path
@@ -37,7 +38,7 @@ from spacex.crop import photo_to_crop
 from spacex.errors import KitError
 from spacex.evaluate import protocol as proto
 from spacex.evaluate.baselines import BaselinesConfig, folder_methods, make_adapters
-from spacex.evaluate.baselines.base import paste_back
+from spacex.evaluate.baselines.base import face_points, paste_back, similarity
 from spacex.evaluate.metrics import image, landmarks as lmk, registry, sharpness
 from spacex.evaluate import sync
 from spacex.weights import MissingWeights
@@ -109,8 +110,24 @@ class Sources:
             return out, None, 0
         speech = media.write_wav(self.work / "inputs" / f"{clip_id}.wav", *media.read_audio(gt, 16_000))
         self.adapter.render(photo, speech, out, self.work / "scratch")
+        if json.loads(out.with_suffix(".json").read_text()).get("framing") == "crop":
+            out = self._crops_in_photo_framing(out, photo, clip_id)
         return out, None, 0  # adapters apply their known offsets (PC-AVS) themselves
 
+
+    def _crops_in_photo_framing(self, render: Path, photo: np.ndarray, clip_id: str) -> Path:
+        """A baseline's own face crops (its JSON says framing "crop", e.g. PC-AVS with paste_back false), registered
+        to the photo by detection (similarity on MTCNN's 5 points, median over 5 frames) and warped into the photo's
+        framing with the crops' edge pixels outside them (no photo pixels), so the protocol's ground-truth box cuts
+        the same face region as for every other method."""
+        frames = [f for _, f in media.iter_frames(render)]
+        sample = [frames[i] for i in np.linspace(0, len(frames) - 1, min(5, len(frames))).astype(int)]
+        tform = similarity(face_points([photo]), face_points(sample))  # photo -> crop pixels
+        info = media.probe(render, decode=False)
+        audio, sr = media.read_audio(render, 48_000)
+        out = render.with_name(f"{clip_id}.framed.mp4")
+        return media.write_video(out, (paste_back(f, photo, tform, fill_from_photo=False) for f in frames),
+                                 info.fps, audio, sr)
 
     def _renders(self) -> Path:
         out = Path(self.cfg.animate.out)

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -33,6 +34,7 @@ from spacex.errors import KitError
 from spacex.evaluate.protocol import Protocol, resample_stream, resize
 
 STDERR_TAIL = 25  # lines of the baseline's output quoted in an error
+CPU_ROUTE = Path(__file__).parent / "cpu_route"  # sitecustomize.py: CUDA calls to the CPU when there is no GPU
 
 
 class BaselineError(KitError, RuntimeError):
@@ -47,6 +49,9 @@ class BaselineConfig:
     extra_args: list[str] = field(default_factory=list)  # appended to the official command line
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the CLI, e.g. CUDA_VISIBLE_DEVICES
     timeout_s: float = 3600.0  # per clip
+    # "auto": the GPU where the baseline's torch sees one, else the CPU route (cpu_route/sitecustomize.py maps
+    # the official code's CUDA calls to the CPU without editing the clone); "cpu" or "cuda" to force either
+    device: str = "auto"
 
 
 @dataclass
@@ -63,6 +68,9 @@ class RenderInfo:
     frames_out: int  # at the protocol fps, fitted to the speech
     repeated_tail: int  # output frames past the baseline's last frame (its last frame repeated)
     offset_applied: int = 0  # generated frame j was placed at output frame j + offset
+    framing: str = "photo"  # "photo": full frames in the photo's framing; "crop": the baseline's own face crops
+    device: str = "cuda"  # where the baseline ran ("cpu": through the CPU route)
+    seconds: float = 0.0  # wall time of its CLI calls
     notes: list[str] = field(default_factory=list)
 
 
@@ -105,11 +113,10 @@ class Adapter:
                 p = repo / rel
                 if not p.is_file():
                     missing.append(f"{self.name}: {what} {Path(rel).name} missing: expected at {p}")
-        if shutil.which(self.cfg.python) is None:
-            missing.append(f"{self.name}: interpreter {self.cfg.python!r} not found or not executable "
-                           "(set python to the python of the baseline's own environment)")
-        path = self.cfg.env.get("PATH", os.environ.get("PATH", ""))
-        if shutil.which("ffmpeg", path=path) is None:
+        if self.interpreter() is None:
+            missing.append(f"{self.name}: interpreter {self.cfg.python!r} not found or not executable (set python "
+                           f"to the python of the baseline's own environment: spacex baselines setup {self.name})")
+        if shutil.which("ffmpeg", path=self.cli_env()["PATH"]) is None:
             missing.append(f"{self.name}: ffmpeg not found on PATH (its CLI calls it; install ffmpeg or put its "
                            "folder on evaluate.baselines.<method>.env.PATH)")
         hub = self.hub_dir()
@@ -119,6 +126,33 @@ class Adapter:
                                + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "")
                                + "; the official code would download it at run time")
         return missing
+
+    def interpreter(self) -> Path | None:
+        """The baseline's python as found (not resolved: a venv's bin/python must stay in its venv)."""
+        found = shutil.which(os.path.expanduser(self.cfg.python))
+        return Path(found).absolute() if found else None
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment of the official CLI: ours less PYTHONPATH/PYTHONHOME, the interpreter's folder first on
+        PATH (as when its venv is activated: its ffmpeg and scripts), the CPU route on a machine without a GPU,
+        then the config's env."""
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # ours, not theirs
+        py = self.interpreter()
+        if py is not None:
+            env["PATH"] = os.pathsep.join([str(py.parent), env.get("PATH", "")])
+        # no __pycache__ written into the user's clone (the shadow links to its folders)
+        env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        if py is not None and self.device() == "cpu":
+            env["PYTHONPATH"] = str(CPU_ROUTE)
+        env.update(self.cfg.env)
+        return env
+
+    def device(self) -> str:
+        """Where the baseline runs: cfg.device, or for "auto" what the baseline's own torch reports."""
+        if self.cfg.device != "auto":
+            return self.cfg.device
+        py = self.interpreter()
+        return _sees_gpu(str(py)) if py is not None else "cpu"
 
     def hub_dir(self) -> Path:
         """torch hub's checkpoint cache as the baseline's environment sees it (TORCH_HOME from its env or ours)."""
@@ -144,6 +178,7 @@ class Adapter:
             shutil.rmtree(workdir)  # a previous run's shadow and outputs must not be mistaken for this run's
         workdir.mkdir(parents=True)
         self.commands: list[list[str]] = []
+        self.seconds = 0.0
         return self._render(image, speech, Path(out_mp4), workdir)
 
     def _render(self, photo: np.ndarray, speech: np.ndarray, out_mp4: Path, workdir: Path) -> Path:
@@ -166,12 +201,11 @@ class Adapter:
     def run(self, args: list[str], cwd: Path, workdir: Path, tag: str = "cli") -> subprocess.CompletedProcess:
         """Run `python args...` in cwd with the baseline's interpreter; output goes to workdir/<tag>.log.
         Raises BaselineError (with the output tail) on a non-zero exit or timeout."""
-        cmd = [self.cfg.python, *args]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # ours, not theirs
-        # no __pycache__ written into the user's clone (the shadow links to its folders)
-        env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.cfg.env})
+        cmd = [str(self.interpreter() or self.cfg.python), *args]
+        env = self.cli_env()
         log = workdir / f"{tag}.log"
         self.commands.append(cmd)
+        t0 = time.perf_counter()
         try:
             proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
                                   timeout=self.cfg.timeout_s)
@@ -180,6 +214,8 @@ class Adapter:
             log.write_text(out)
             raise BaselineError(f"{self.name}: {' '.join(cmd)} timed out after {self.cfg.timeout_s:g} s "
                                 f"(cwd {cwd}); output tail:\n{tail(out)}") from e
+        finally:
+            self.seconds += time.perf_counter() - t0
         log.write_text(f"$ {' '.join(cmd)}\n(cwd {cwd})\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
         if proc.returncode != 0:
             raise BaselineError(f"{self.name}: {' '.join(cmd)} exited with {proc.returncode} (cwd {cwd}, log {log}); "
@@ -192,9 +228,11 @@ class Adapter:
                              f"{tail(proc.stderr + proc.stdout)}")
 
     def finish(self, frames: Iterable[tuple[float, np.ndarray]], speech: np.ndarray, out_mp4: Path,
-               size: tuple[int, int], notes: list[str], fps_in: float, offset: int = 0) -> Path:
-        """Write the protocol mp4 from a (seconds, (h, w, 3) frame) stream in the photo's framing: nearest-time
-        resampling to the protocol fps, length fitted to the speech, frames resized to `size` (H, W, even)."""
+               size: tuple[int, int], notes: list[str], fps_in: float, offset: int = 0, framing: str = "photo"
+               ) -> Path:
+        """Write the protocol mp4 from a (seconds, (h, w, 3) frame) stream in the photo's framing (or, framing
+        "crop", the baseline's own face crops, which evaluate cuts by detection): nearest-time resampling to the
+        protocol fps, length fitted to the speech, frames resized to `size` (H, W, even)."""
         fps, sr = self.protocol.fps, self.protocol.sample_rate
         n_out = max(1, int(round(len(speech) / sr * fps)))
         counted = _Counter(frames)
@@ -217,12 +255,20 @@ class Adapter:
             method=self.name, commands=self.commands, repo=str(self.repo),
             repo_commit=commit, checkpoints=self.checkpoint_record(), frames_in=counted.n,
             fps_in=fps_in, frames_out=n_out, repeated_tail=max(0, n_out - covered), offset_applied=offset,
-            notes=notes)
+            framing=framing, device=self.device(), seconds=round(self.seconds, 2), notes=notes)
         out_mp4.with_suffix(".json").write_text(json.dumps(asdict(info), indent=1))
         return out_mp4
 
     def checkpoint_record(self) -> dict[str, dict]:
         return {rel: file_record(self.repo / rel) for rel, _ in self.required_files()}
+
+
+@lru_cache(maxsize=8)
+def _sees_gpu(python: str) -> str:
+    """"cuda" when `python`'s torch sees a GPU, else "cpu" (asked once per interpreter)."""
+    probe = subprocess.run([python, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True,
+                           text=True, timeout=300)
+    return "cuda" if probe.stdout.strip() == "True" else "cpu"
 
 
 class _Counter:
@@ -324,15 +370,28 @@ def face_points(images: Sequence[np.ndarray], min_prob: float = 0.9) -> np.ndarr
     return np.median(np.stack(pts), axis=0)
 
 
-def paste_back(crop: np.ndarray, photo: np.ndarray, photo_to_crop) -> np.ndarray:
+def similarity(src: np.ndarray, dst: np.ndarray):
+    """Least-squares similarity (rotation, uniform scale, translation) taking points src (K, 2) to dst (K, 2)."""
+    from skimage.transform import SimilarityTransform
+
+    tform = SimilarityTransform.from_estimate(src, dst)
+    if not tform:  # a FailedEstimation (degenerate points)
+        raise BaselineError(f"could not register the output to the photo ({tform})")
+    return tform
+
+
+def paste_back(crop: np.ndarray, photo: np.ndarray, photo_to_crop, fill_from_photo: bool = True) -> np.ndarray:
     """Put a face-crop frame (h, w, 3) back into the photo's framing: pixels the crop covers come from the crop
-    (warped by the inverse of `photo_to_crop`, a skimage transform from photo to crop pixel coordinates),
-    the rest from the photo. (H, W, 3) uint8."""
+    (warped by the inverse of `photo_to_crop`, a skimage transform from photo to crop pixel coordinates), the rest
+    from the photo, or with fill_from_photo=False the crop's edge pixels repeated (none of the photo's pixels: for
+    scoring a method's crops). (H, W, 3) uint8."""
     from skimage.transform import warp
 
     H, W = photo.shape[:2]
     warped = warp(crop.astype(np.float32), photo_to_crop, output_shape=(H, W), order=1, mode="edge",
                   preserve_range=True)
+    if not fill_from_photo:
+        return np.clip(warped + 0.5, 0, 255).astype(np.uint8)
     inside = warp(np.ones(crop.shape[:2], np.float32), photo_to_crop, output_shape=(H, W), order=0,
                   mode="constant", cval=0.0) > 0.5
     out = photo.copy()

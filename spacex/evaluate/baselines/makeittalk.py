@@ -10,7 +10,8 @@ the clone); and for each wav writes
 examples/<jpg stem>_pred_fls_<wav stem>_audio_embed.mp4: a 768x256 video at 62.5 fps of three panels
 [input | generated | landmarks], with that wav muxed in. Checkpoints are read from examples/ckpt/ and
 examples/dump/emb.pickle. Its face-alignment call uses `LandmarksType._3D` and device='cuda' (main_end2end.py:71),
-and model_audio2landmark.py:245 calls .cuda() unconditionally, so it needs a GPU; `_3D` needs face-alignment
+and model_audio2landmark.py:245 calls .cuda() unconditionally: without a GPU it runs on the CPU route
+(base.CPU_ROUTE maps both to the CPU, the clone unedited); `_3D` needs face-alignment
 <= 1.3.4 (renamed THREE_D after it); librosa < 0.10 (positional filters.mel arguments); it imports pynormalize,
 tensorboardX and matplotlib, which its requirements.txt omits. face-alignment fetches S3FD, 3D FAN and depth
 weights at run time: `check()` names them (hub_weights).
@@ -50,7 +51,7 @@ class MakeItTalk(Adapter):
     entry = "main_end2end.py"
     url = "https://github.com/adobe-research/MakeItTalk"
     config = MakeItTalkConfig
-    verified_commit = "c3a55ed"  # read (not yet run) on 2026-12-02: main_end2end.py and what it imports
+    verified_commit = "c3a55ed"  # run end to end on the CPU route, random weights (benchmarks/baselines_integration.py)
     hub_weights = [  # face-alignment (<= 1.3.4) fetches these for LandmarksType._3D; names per torch version
         (("s3fd-619a316812.pth",), "face-alignment's S3FD face detector"),
         (("3DFAN4-4a694010b9.zip", "3DFAN4_1.5-176570af4d.zip", "3DFAN4_1.6-ec5cf40a1d.zip"),

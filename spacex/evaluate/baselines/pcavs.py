@@ -21,14 +21,19 @@ parsed; inference.py, data/voxtest_dataset.py, scripts/align_68.py re-read at 20
   default offset is 2; `estimate_offset` on a real output against ground truth checks it.
 - inference.py catches every exception per csv line, prints it and exits 0: a missing output is the error.
 - It calls .cuda() unconditionally (inference.py:97, models/networks/__init__.py:40, av_model.py:56-59) and
-  torch.load without map_location (av_model.py:777-779): a GPU is needed. Importing models/networks/loss.py
+  torch.load without map_location (av_model.py:777-779). Without a GPU the adapter passes `--gpu_ids -1` (no
+  set_device, no net.cuda() in create_network) and runs it on the CPU route (base.CPU_ROUTE: the remaining .cuda()
+  calls and torch.load go to the CPU; the clone is not edited). Importing models/networks/loss.py
   builds VGG19(pretrained=True) (a default argument), fetching vgg19-dcbb9e9d.pth. align_68.py runs on the CPU
   with face-alignment's 2D FAN (`LandmarksType._2D`: face-alignment <= 1.3.4; S3FD + 2D FAN fetched on first use)
   and prints 'preprocessing failed' (exit 0) when it finds no single face. `check()` names these weight files.
 
-Framing: the generated 224 crops are registered to the photo (similarity from MTCNN's 5 points, median over
-frames) and pasted back, so the protocol's ground-truth box applies as for every other method (paste_back=False
-keeps the raw 224 crops; then score them with box=None, and say so).
+Framing: the generated 224 frames are registered to the photo through the aligned input align_68.py wrote (the
+similarity from the photo's MTCNN 5 points to the aligned crop's, then voxtest_dataset.load_img's fixed crop of
+it: rows [0, 192), columns [16, 208), resized to 224, the frame PC-AVS generates in) and pasted back; this needs
+no face in the generated frames, so the protocol's ground-truth box applies as for every other method (paste_back=False
+keeps the raw 224 crops, recorded as framing "crop": evaluate then cuts them by the same face detection and
+margin as the ground truth, applied to the crops themselves).
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ import numpy as np
 
 from spacex import media
 from spacex.evaluate.baselines.base import (Adapter, BaselineConfig, BaselineError, face_points, file_record,
-                                            paste_back, save_image)
+                                            paste_back, save_image, similarity)
 
 CHECKPOINTS = [f"checkpoints/demo/latest_net_{n}.pth" for n in ("G", "V", "E", "A_sync")]
 ALIGN = "scripts/align_68.py"
@@ -67,7 +72,7 @@ class PCAVS(Adapter):
     entry = "inference.py"
     url = "https://github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS"
     config = PCAVSConfig
-    verified_commit = "201d2b9"  # read (not yet run) on 2026-12-02
+    verified_commit = "201d2b9"  # run end to end on the CPU route, random weights (benchmarks/baselines_integration.py)
     hub_weights = [
         (("vgg19-dcbb9e9d.pth",), "torchvision's VGG19 (built when models/networks/loss.py is imported)"),
         (("s3fd-619a316812.pth",), "face-alignment's S3FD face detector (scripts/align_68.py)"),
@@ -96,7 +101,8 @@ class PCAVS(Adapter):
         csv = inp / "spacex.csv"
         csv.write_text(" ".join([aligned, "1", aligned, "1", "spacexinput/spacexspeech.wav", "None", "0", "None"])
                        + "\n")
-        proc = self.run([self.entry, *DEMO_VOX_FLAGS, "--meta_path_vox", str(csv.relative_to(run_dir)),
+        cpu = ["--gpu_ids", "-1"] if self.device() == "cpu" else []  # no set_device, no net.cuda() in create_network
+        proc = self.run([self.entry, *DEMO_VOX_FLAGS, *cpu, "--meta_path_vox", str(csv.relative_to(run_dir)),
                          *self.cfg.extra_args], cwd=run_dir, workdir=workdir, tag="inference")
         frames_dir = [d for d in (run_dir / "results").glob(f"*/{self.cfg.output}") if d.is_dir()]
         files = sorted(frames_dir[0].glob(f"{self.cfg.output}*.jpg"), key=_index) if frames_dir else []
@@ -109,9 +115,10 @@ class PCAVS(Adapter):
         notes = [f"{len(files)} frames {self.cfg.output}, generated frame j placed at t = (j + {off}) / {fps}; "
                  f"the first {max(off, 0)} output frames repeat generated frame 0"]
         if self.cfg.paste_back:
-            sample = [media.read_image(files[i]) for i in np.linspace(0, len(files) - 1, min(5, len(files))).astype(int)]
-            tform = similarity(face_points([photo]), face_points(sample))  # photo -> crop pixels
-            notes.append("224x224 crops registered to the photo (similarity on MTCNN 5 points) and pasted back")
+            aligned_img = media.read_image(run_dir / aligned / "000000.jpg")
+            tform = similarity(face_points([photo]), face_points([aligned_img])) + input_crop(aligned_img.shape[0])
+            notes.append("224x224 frames registered to the photo through PC-AVS's aligned input (similarity on "
+                         "MTCNN 5 points, then voxtest's input crop) and pasted back")
             size = photo.shape[:2]
 
             def frames():
@@ -119,13 +126,14 @@ class PCAVS(Adapter):
                     yield (j + off) / fps, paste_back(media.read_image(f), photo, tform)
         else:
             size = media.read_image(files[0]).shape[:2]
-            notes.append("raw 224x224 crops (not in the photo's framing: score with box=None)")
+            notes.append("raw 224x224 crops (not in the photo's framing: evaluate cuts them by detection)")
 
             def frames():
                 for j, f in enumerate(files):
                     yield (j + off) / fps, media.read_image(f)
 
-        return self.finish(frames(), speech, out_mp4, size, notes, float(fps), offset=off)
+        return self.finish(frames(), speech, out_mp4, size, notes, float(fps), offset=off,
+                           framing="photo" if self.cfg.paste_back else "crop")
 
 
 def _index(path: Path) -> int:
@@ -133,11 +141,11 @@ def _index(path: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
-def similarity(src: np.ndarray, dst: np.ndarray):
-    """Least-squares similarity (rotation, uniform scale, translation) taking points src (K, 2) to dst (K, 2)."""
-    from skimage.transform import SimilarityTransform
+def input_crop(size: int = 224, crop_len: int = 16):
+    """voxtest_dataset.load_img's crop of the aligned input: rows [0, size - 2 crop_len), columns [crop_len,
+    size - crop_len), resized back to size (cv2.resize: half-pixel centres). PC-AVS generates in that frame, so
+    aligned-crop pixels -> output pixels."""
+    from skimage.transform import AffineTransform
 
-    tform = SimilarityTransform.from_estimate(src, dst)
-    if not tform:  # a FailedEstimation (degenerate points)
-        raise BaselineError(f"pcavs: could not register the output to the photo ({tform})")
-    return tform
+    s = size / (size - 2 * crop_len)
+    return AffineTransform(matrix=np.array([[s, 0, (0.5 - crop_len) * s - 0.5], [0, s, 0.5 * s - 0.5], [0, 0, 1]]))

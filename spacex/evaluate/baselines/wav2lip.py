@@ -38,7 +38,7 @@ class Wav2Lip(Adapter):
     entry = "inference.py"
     url = "https://github.com/Rudrabha/Wav2Lip"
     config = Wav2LipConfig
-    verified_commit = "5c90fa9"  # run through this adapter with random-weight checkpoints of its own classes
+    verified_commit = "5c90fa9"  # run end to end, random weights (benchmarks/baselines_integration.py)
 
     def checkpoint_path(self) -> Path | None:
         if not self.cfg.checkpoint or self.repo is None:
