@@ -115,19 +115,33 @@ def run_one(name: str, clone: Path, python: Path, out: Path) -> dict:
                 "TORCH_HOME": str(torch_home), "PYTHONPATH": str(REPO / "benchmarks" / "baselines_check_site"),
                 "SPACEX_CPU_ROUTE": str(CPU_ROUTE / "sitecustomize.py"), "SPACEX_CHECK_FACE_BOX": json.dumps(
                     face_box(cfg_root=REPO))}})
+        before = tree_digest(copy)
         summary = score.score_method(cfg, name, limit=1, progress=True)
+        row["clone_untouched"] = tree_digest(copy) == before  # the adapters never write into a clone
         row["evaluate"] = {k: summary.get(k) for k in ("status", "reason", "clips", "skipped")}
         renders = sorted((out / name / "evaluate" / name / "videos").glob("*.json"))
-        if summary["status"] == "ok" and renders:
+        if summary["status"] == "ok" and renders and row["clone_untouched"]:
             info = json.loads(renders[0].read_text())
             row.update(status="ok", seconds=info["seconds"], frames=info["frames_in"], fps=info["fps_in"],
                        frames_out=info["frames_out"], device=info["device"], notes=info["notes"])
         else:
-            row["error"] = summary.get("reason") or "; ".join(f"{c}: {w}" for c, w in summary["skipped"])
+            row["error"] = (summary.get("reason") or "; ".join(f"{c}: {w}" for c, w in summary["skipped"])
+                            or "the run changed files of the clone")
     except Exception as e:  # noqa: BLE001 - one baseline's failure is its row; the others still run
         row["error"] = f"{type(e).__name__}: {e}"
     row["wall_s"] = round(time.time() - t0, 1)
     return row
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over every file's path and content under root (links not followed)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def _commit(repo: Path) -> str | None:
@@ -153,10 +167,12 @@ def main() -> int:
         print(f"{name}: {r['status']}" + (f", CLI {r['seconds']:.0f} s, {r['frames']} frames at {r['fps']:g} fps on "
                                         f"the {r['device']}" if r["status"] == "ok" else f": {r.get('error')}"),
               flush=True)
-    print("\n| baseline | result | CLI seconds | frames | fps | device | commit |\n|---|---|---|---|---|---|---|")
+    print("\n| baseline | result | CLI seconds | frames | fps | device | clone untouched | commit |\n"
+          "|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['baseline']} | {r['status']} | {r.get('seconds', '')} | {r.get('frames', '')} | "
-              f"{r.get('fps', '')} | {r.get('device', '')} | {(r['commit'] or '')[:7]} |")
+              f"{r.get('fps', '')} | {r.get('device', '')} | {r.get('clone_untouched', '')} | "
+              f"{(r['commit'] or '')[:7]} |")
     previous = json.loads(args.results.read_text()) if args.results.exists() else {}
     results = {**previous.get("baselines", {}), **{r["baseline"]: r for r in rows}}
     args.results.parent.mkdir(parents=True, exist_ok=True)
