@@ -46,7 +46,7 @@ def prepare(name: str, clone: Path, python: Path, out: Path) -> tuple[Path, Path
     proc = subprocess.run([str(python), str(REPO / "benchmarks" / "baselines_random_weights.py"), name,
                            str(torch_home)], cwd=copy, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"random weights: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}"
+        raise RuntimeError(f"random weights: {(proc.stderr.strip().splitlines() or [proc.returncode])[-1]}"
                            f"\n{proc.stderr[-3000:]}")
     built = json.loads(proc.stdout.strip().splitlines()[-1])
     for path, cls in built["torchscript"].items():
@@ -120,13 +120,15 @@ def run_one(name: str, clone: Path, python: Path, out: Path) -> dict:
         row["clone_untouched"] = tree_digest(copy) == before  # the adapters never write into a clone
         row["evaluate"] = {k: summary.get(k) for k in ("status", "reason", "clips", "skipped")}
         renders = sorted((out / name / "evaluate" / name / "videos").glob("*.json"))
-        if summary["status"] == "ok" and renders and row["clone_untouched"]:
+        if not row["clone_untouched"]:
+            row["error"] = "the run changed files of the clone"
+        elif summary["status"] == "ok" and renders:
             info = json.loads(renders[0].read_text())
             row.update(status="ok", seconds=info["seconds"], frames=info["frames_in"], fps=info["fps_in"],
                        frames_out=info["frames_out"], device=info["device"], notes=info["notes"])
         else:
             row["error"] = (summary.get("reason") or "; ".join(f"{c}: {w}" for c, w in summary["skipped"])
-                            or "the run changed files of the clone")
+                            or "no render JSON written")
     except Exception as e:  # noqa: BLE001 - one baseline's failure is its row; the others still run
         row["error"] = f"{type(e).__name__}: {e}"
     row["wall_s"] = round(time.time() - t0, 1)

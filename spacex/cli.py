@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "as evaluate.baselines in params.yaml configures it (exit 1 if any is missing).")
     _add_profile(p)
     p.add_argument("action", choices=["setup", "check"])
-    p.add_argument("name", nargs="?", choices=["wav2lip", "makeittalk", "pcavs"])
+    p.add_argument("name", nargs="?", choices=["wav2lip", "makeittalk", "pcavs"])  # = ADAPTERS (tests)
     p.add_argument("--venv", default=None, help="where to build it (default ~/.cache/spacex/baselines/NAME)")
     p.add_argument("--repo", default=None, help="the baseline's clone (its commit is recorded with the environment)")
     p.set_defaults(func=cmd_baselines)

@@ -115,7 +115,7 @@ def test_pcavs_offset_and_paste_back(tmp_path, inputs):
     assert repos.tree(repo) == before  # results/ and misc/demo.csv untouched
 
 
-def test_check_lists_what_is_missing(tmp_path):
+def test_check_lists_what_is_missing(tmp_path, monkeypatch):
     repo = repos.pcavs_repo(tmp_path)
     (repo / "checkpoints/demo/latest_net_V.pth").unlink()
     problems = PCAVS(PCAVSConfig(repo=str(repo), python=PY, env=repos.baseline_env(tmp_path))).check()
@@ -133,8 +133,9 @@ def test_check_lists_what_is_missing(tmp_path):
     # the cache path it is looked for at, and ffmpeg
     env = repos.baseline_env(tmp_path / "bare")
     (tmp_path / "bare" / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth").unlink()
-    problems = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "p2")), python=PY,
-                                 env={**env, "PATH": str(tmp_path / "empty")})).check()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no ffmpeg on our PATH, none in the config's
+    env.pop("PATH")
+    problems = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "p2")), python=PY, env=env)).check()
     assert len(problems) == 2 and "ffmpeg not found on PATH" in problems[0], problems
     assert f"vgg19-dcbb9e9d.pth missing: expected at {tmp_path}/bare/torch/hub/checkpoints/vgg19" in problems[1]
 
@@ -216,6 +217,13 @@ print(t.device, next(m.parameters()).device, torch.load(sys.argv[2])["w"].item()
 """
 
 
+def _no_gpu() -> dict:
+    """Our environment with the GPU hidden (the CPU route is what these tests exercise, also on a GPU machine)."""
+    import os
+
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+
+
 def test_cpu_route_maps_cuda_calls_to_the_cpu(tmp_path):
     """The shim the kit puts on a baseline's PYTHONPATH when its torch sees no GPU: the official code's unconditional
     .cuda(), set_device, torch.load without map_location and FaceAlignment(device='cuda') run on the CPU."""
@@ -228,7 +236,7 @@ def test_cpu_route_maps_cuda_calls_to_the_cpu(tmp_path):
     fa.mkdir(parents=True)
     (fa / "__init__.py").write_text("class FaceAlignment:\n    def __init__(self, kind, device='cuda'):\n"
                                     "        self.device = device\n")
-    env = {**os.environ, "PYTHONPATH": str(CPU_ROUTE)}
+    env = {**_no_gpu(), "PYTHONPATH": str(CPU_ROUTE)}
     run = subprocess.run([PY, "-c", CPU_ROUTE_PROBE, str(tmp_path / "site"), str(tmp_path / "w.pt")], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -236,7 +244,7 @@ def test_cpu_route_maps_cuda_calls_to_the_cpu(tmp_path):
     assert "spacex cpu route: no GPU" in run.stderr  # the run's log says the route was taken
     # without the route the same calls fail on this machine (so the test can fail)
     bare = subprocess.run([PY, "-c", "import torch; torch.zeros(1).cuda()"], capture_output=True, text=True,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=300)
+                          env={k: v for k, v in _no_gpu().items() if k != "PYTHONPATH"}, timeout=300)
     assert bare.returncode != 0
 
 
@@ -256,7 +264,7 @@ def test_pcavs_on_the_cpu_route_from_its_venv(tmp_path, inputs):
     """With the interpreter of a venv: its bin/ (ffmpeg) comes first on the CLI's PATH; with no GPU PC-AVS gets
     --gpu_ids -1 (no set_device, no net.cuda()) and the CPU route; the JSON records the device and CLI seconds."""
     photo, _, speech = inputs
-    env = repos.baseline_env(tmp_path)
+    env = {**repos.baseline_env(tmp_path), "CUDA_VISIBLE_DEVICES": ""}  # the probe asks in the CLI's environment
     env.pop("PATH")  # no ffmpeg on our PATH: only the venv's
     a = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path)), python=str(_venv(tmp_path)), env=env))
     assert a.check() == [] and a.device() == "cpu"
@@ -269,6 +277,19 @@ def test_pcavs_on_the_cpu_route_from_its_venv(tmp_path, inputs):
     assert rec["device"] == "cpu" and rec["seconds"] > 0
     forced = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "g")), python=PY, device="cuda"))
     assert forced.device() == "cuda" and "PYTHONPATH" not in forced.cli_env()
+    # the config's PATH and PYTHONPATH go in front of ours and the route's place, not instead of them
+    extra = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "h")), python=str(_venv(tmp_path / "h")),
+                              env={"PATH": "/opt/ffmpeg/bin", "PYTHONPATH": "/opt/extra", "CUDA_VISIBLE_DEVICES": ""}))
+    assert extra.cli_env()["PATH"].split(":")[:2] == ["/opt/ffmpeg/bin", str(tmp_path / "h" / "venv" / "bin")]
+    assert extra.cli_env()["PYTHONPATH"].split(":") == [str(a.cli_env()["PYTHONPATH"]), "/opt/extra"]
+    with pytest.raises(BaselineError, match="one of auto, cpu, cuda"):
+        PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "i")), python=PY, device="gpu")).device()
+    from spacex.cli import build_parser
+    from spacex.evaluate.baselines import ADAPTERS, envs
+
+    choices = next(a for a in build_parser()._subparsers._group_actions[0].choices["baselines"]._actions
+                   if a.dest == "name").choices
+    assert list(choices) == list(ADAPTERS) == list(envs.SPECS)
 
 
 def test_setup_builds_the_environment_it_names(tmp_path, monkeypatch):
@@ -300,7 +321,7 @@ def test_setup_builds_the_environment_it_names(tmp_path, monkeypatch):
         return ""
 
     monkeypatch.setattr(envs, "_call", fake_call)
-    monkeypatch.setattr(envs.subprocess, "run", lambda *a, **k: type("P", (), {"returncode": 1})())  # no lws yet
+    monkeypatch.setattr(envs, "_imports", lambda py, module: False)  # no lws yet
     venv = tmp_path / "pcavs-venv"
     py = envs.setup("pcavs", venv, log=lambda *_: None)
     assert py == venv / "bin" / "python"

@@ -47,7 +47,8 @@ class BaselineConfig:
     python: str = "python"  # interpreter of the baseline's own environment (name on PATH or path)
     checkpoint: str | None = None  # main checkpoint, absolute or relative to repo (adapters that take one)
     extra_args: list[str] = field(default_factory=list)  # appended to the official command line
-    env: dict[str, str] = field(default_factory=dict)  # extra environment for the CLI, e.g. CUDA_VISIBLE_DEVICES
+    # extra environment for the CLI, e.g. CUDA_VISIBLE_DEVICES; its PATH and PYTHONPATH go in front of the kit's
+    env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 3600.0  # per clip
     # "auto": the GPU where the baseline's torch sees one, else the CPU route (cpu_route/sitecustomize.py maps
     # the official code's CUDA calls to the CPU without editing the clone); "cpu" or "cuda" to force either
@@ -69,7 +70,7 @@ class RenderInfo:
     repeated_tail: int  # output frames past the baseline's last frame (its last frame repeated)
     offset_applied: int = 0  # generated frame j was placed at output frame j + offset
     framing: str = "photo"  # "photo": full frames in the photo's framing; "crop": the baseline's own face crops
-    device: str = "cuda"  # where the baseline ran ("cpu": through the CPU route)
+    device: str = ""  # where the baseline ran ("cpu": through the CPU route)
     seconds: float = 0.0  # wall time of its CLI calls
     notes: list[str] = field(default_factory=list)
 
@@ -136,23 +137,34 @@ class Adapter:
         """The environment of the official CLI: ours less PYTHONPATH/PYTHONHOME, the interpreter's folder first on
         PATH (as when its venv is activated: its ffmpeg and scripts), the CPU route on a machine without a GPU,
         then the config's env."""
+        env = self._base_env()
+        if self.interpreter() is not None and self.device() == "cpu":  # the route goes before the config's paths
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CPU_ROUTE), env.get("PYTHONPATH")) if p)
+        return env
+
+    def _base_env(self) -> dict[str, str]:
+        """cli_env without the CPU route; cfg.env's PATH and PYTHONPATH are put in front, the rest replaces."""
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # ours, not theirs
         py = self.interpreter()
-        if py is not None:
-            env["PATH"] = os.pathsep.join([str(py.parent), env.get("PATH", "")])
+        path = [self.cfg.env.get("PATH"), str(py.parent) if py is not None else None, env.get("PATH")]
+        env["PATH"] = os.pathsep.join(p for p in path if p)
         # no __pycache__ written into the user's clone (the shadow links to its folders)
         env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
-        if py is not None and self.device() == "cpu":
-            env["PYTHONPATH"] = str(CPU_ROUTE)
-        env.update(self.cfg.env)
+        env.update({k: v for k, v in self.cfg.env.items() if k != "PATH"})
         return env
 
     def device(self) -> str:
-        """Where the baseline runs: cfg.device, or for "auto" what the baseline's own torch reports."""
+        """Where the baseline runs: cfg.device, or for "auto" what the baseline's own torch reports in the CLI's
+        environment (cfg.env included: CUDA_VISIBLE_DEVICES counts)."""
+        if self.cfg.device not in ("auto", "cpu", "cuda"):
+            raise BaselineError(f"{self.name}: device {self.cfg.device!r}: one of auto, cpu, cuda")
         if self.cfg.device != "auto":
             return self.cfg.device
         py = self.interpreter()
-        return _sees_gpu(str(py)) if py is not None else "cpu"
+        if py is None:
+            return "cpu"
+        env = self._base_env()
+        return _sees_gpu(str(py), tuple(sorted(env.items())))
 
     def hub_dir(self) -> Path:
         """torch hub's checkpoint cache as the baseline's environment sees it (TORCH_HOME from its env or ours)."""
@@ -264,11 +276,16 @@ class Adapter:
 
 
 @lru_cache(maxsize=8)
-def _sees_gpu(python: str) -> str:
-    """"cuda" when `python`'s torch sees a GPU, else "cpu" (asked once per interpreter)."""
-    probe = subprocess.run([python, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True,
-                           text=True, timeout=300)
-    return "cuda" if probe.stdout.strip() == "True" else "cpu"
+def _sees_gpu(python: str, env: tuple[tuple[str, str], ...]) -> str:
+    """"cuda" when `python`'s torch sees a GPU in environment `env`, else "cpu" (asked once per pair)."""
+    try:
+        probe = subprocess.run([python, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True,
+                               text=True, timeout=300, env=dict(env))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BaselineError(f"{python}: could not ask its torch for a GPU ({e})") from e
+    if probe.returncode != 0:
+        raise BaselineError(f"{python}: could not ask its torch for a GPU:\n{tail(probe.stderr, 5)}")
+    return "cuda" if probe.stdout.strip().splitlines()[-1:] == ["True"] else "cpu"
 
 
 class _Counter:

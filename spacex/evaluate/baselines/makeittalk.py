@@ -51,7 +51,9 @@ class MakeItTalk(Adapter):
     entry = "main_end2end.py"
     url = "https://github.com/adobe-research/MakeItTalk"
     config = MakeItTalkConfig
-    verified_commit = "c3a55ed"  # run end to end on the CPU route, random weights (benchmarks/baselines_integration.py)
+    # run end to end on the CPU route with random weights saved by torch 2.x (benchmarks/baselines_integration.py):
+    # whether the released checkpoints load under torch.load's weights_only default is not shown by it
+    verified_commit = "c3a55ed"
     hub_weights = [  # face-alignment (<= 1.3.4) fetches these for LandmarksType._3D; names per torch version
         (("s3fd-619a316812.pth",), "face-alignment's S3FD face detector"),
         (("3DFAN4-4a694010b9.zip", "3DFAN4_1.5-176570af4d.zip", "3DFAN4_1.6-ec5cf40a1d.zip"),

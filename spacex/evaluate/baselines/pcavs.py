@@ -32,8 +32,8 @@ Framing: the generated 224 frames are registered to the photo through the aligne
 similarity from the photo's MTCNN 5 points to the aligned crop's, then voxtest_dataset.load_img's fixed crop of
 it: rows [0, 192), columns [16, 208), resized to 224, the frame PC-AVS generates in) and pasted back; this needs
 no face in the generated frames, so the protocol's ground-truth box applies as for every other method (paste_back=False
-keeps the raw 224 crops, recorded as framing "crop": evaluate then cuts them by the same face detection and
-margin as the ground truth, applied to the crops themselves).
+keeps the raw 224 crops, recorded as framing "crop": evaluate then registers them to the photo by face detection
+on the generated frames, which needs a face in them, and cuts them with the ground truth's box).
 """
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ class PCAVS(Adapter):
     entry = "inference.py"
     url = "https://github.com/Hangz-nju-cuhk/Talking-Face_PC-AVS"
     config = PCAVSConfig
-    verified_commit = "201d2b9"  # run end to end on the CPU route, random weights (benchmarks/baselines_integration.py)
+    # run end to end on the CPU route with random weights saved by torch 2.x (benchmarks/baselines_integration.py):
+    # whether the released checkpoints load under torch.load's weights_only default is not shown by it
+    verified_commit = "201d2b9"
     hub_weights = [
         (("vgg19-dcbb9e9d.pth",), "torchvision's VGG19 (built when models/networks/loss.py is imported)"),
         (("s3fd-619a316812.pth",), "face-alignment's S3FD face detector (scripts/align_68.py)"),

@@ -39,10 +39,13 @@ def _patch_face_alignment(fa):
     init = fa.FaceAlignment.__init__
 
     @functools.wraps(init)
-    def init_on_cpu(self, *args, **kwargs):
-        if str(kwargs.get("device", "cuda")).startswith("cuda"):
+    def init_on_cpu(self, landmarks_type, *args, **kwargs):  # device: 3rd positional or keyword, default 'cuda'
+        args = list(args)
+        if len(args) >= 2:
+            args[1] = "cpu" if str(args[1]).startswith("cuda") else args[1]
+        elif str(kwargs.get("device", "cuda")).startswith("cuda"):
             kwargs["device"] = "cpu"
-        return init(self, *args, **kwargs)
+        return init(self, landmarks_type, *args, **kwargs)
 
     fa.FaceAlignment.__init__ = init_on_cpu
 
@@ -50,8 +53,22 @@ def _patch_face_alignment(fa):
 PATCHES = {"torch": _patch_torch, "face_alignment": _patch_face_alignment}
 
 
+class _PatchingLoader(importlib.abc.Loader):
+    """Delegates to the module's own loader, then runs its patch (the original loader object is not modified)."""
+
+    def __init__(self, loader, patch):
+        self.loader, self.patch = loader, patch
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        self.patch(module)
+
+
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Finds modules as usual, then runs the module's patch once its code has executed."""
+    """Finds the patched modules as usual, then runs the module's patch once its code has executed."""
 
     def find_spec(self, name, path, target=None):
         patch = PATCHES.get(name)
@@ -61,14 +78,9 @@ class _AfterImport(importlib.abc.MetaPathFinder):
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(name, path, target)
-            if spec is not None and spec.loader is not None:
-                exec_module = spec.loader.exec_module
-
-                def exec_then_patch(module, exec_module=exec_module, patch=patch):
-                    exec_module(module)
-                    patch(module)
-
-                spec.loader.exec_module = exec_then_patch
+            if spec is not None:
+                if hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader, patch)
                 return spec
         return None
 
