@@ -281,7 +281,7 @@ def test_pcavs_on_the_cpu_route_from_its_venv(tmp_path, inputs):
     extra = PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "h")), python=str(_venv(tmp_path / "h")),
                               env={"PATH": "/opt/ffmpeg/bin", "PYTHONPATH": "/opt/extra", "CUDA_VISIBLE_DEVICES": ""}))
     assert extra.cli_env()["PATH"].split(":")[:2] == ["/opt/ffmpeg/bin", str(tmp_path / "h" / "venv" / "bin")]
-    assert extra.cli_env()["PYTHONPATH"].split(":") == [str(a.cli_env()["PYTHONPATH"]), "/opt/extra"]
+    assert extra.cli_env()["PYTHONPATH"].split(":") == ["/opt/extra", str(a.cli_env()["PYTHONPATH"])]
     with pytest.raises(BaselineError, match="one of auto, cpu, cuda"):
         PCAVS(PCAVSConfig(repo=str(repos.pcavs_repo(tmp_path / "i")), python=PY, device="gpu")).device()
     from spacex.cli import build_parser

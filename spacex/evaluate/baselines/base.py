@@ -48,6 +48,7 @@ class BaselineConfig:
     checkpoint: str | None = None  # main checkpoint, absolute or relative to repo (adapters that take one)
     extra_args: list[str] = field(default_factory=list)  # appended to the official command line
     # extra environment for the CLI, e.g. CUDA_VISIBLE_DEVICES; its PATH and PYTHONPATH go in front of the kit's
+    # (and of the CPU route)
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 3600.0  # per clip
     # "auto": the GPU where the baseline's torch sees one, else the CPU route (cpu_route/sitecustomize.py maps
@@ -138,8 +139,10 @@ class Adapter:
         PATH (as when its venv is activated: its ffmpeg and scripts), the CPU route on a machine without a GPU,
         then the config's env."""
         env = self._base_env()
-        if self.interpreter() is not None and self.device() == "cpu":  # the route goes before the config's paths
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CPU_ROUTE), env.get("PYTHONPATH")) if p)
+        # the route after the config's PYTHONPATH: Python imports the first sitecustomize only, so one of the
+        # config's (benchmarks/baselines_check_site) wins and must load the route itself
+        if self.interpreter() is not None and self.device() == "cpu":
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(CPU_ROUTE)) if p)
         return env
 
     def _base_env(self) -> dict[str, str]:
