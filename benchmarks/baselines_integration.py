@@ -28,6 +28,8 @@ from pathlib import Path
 
 from machine import cpu_model  # benchmarks/machine.py
 
+from spacex.evaluate.baselines.base import git_commit
+
 REPO = Path(__file__).resolve().parents[1]
 CLONES = {"wav2lip": "Wav2Lip", "makeittalk": "MakeItTalk", "pcavs": "Talking-Face_PC-AVS"}
 
@@ -103,7 +105,7 @@ def run_one(name: str, clone: Path, python: Path, out: Path) -> dict:
     from spacex.evaluate import score
     from spacex.evaluate.baselines.base import CPU_ROUTE
 
-    row = {"baseline": name, "status": "failed", "commit": _commit(clone), "clone": str(clone)}
+    row = {"baseline": name, "status": "failed", "commit": git_commit(clone), "clone": str(clone)}
     t0 = time.time()
     try:
         copy, torch_home, files = prepare(name, clone, python, out)
@@ -146,11 +148,6 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def _commit(repo: Path) -> str | None:
-    p = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return p.stdout.strip() or None
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repos", type=Path, required=True, help="folder holding the three clones")
@@ -163,7 +160,7 @@ def main() -> int:
     rows = []
     for name in args.only:
         clone, python = args.repos / CLONES[name], args.venvs / name / "bin" / "python"
-        print(f"== {name}: {clone} ({_commit(clone)}), {python}", flush=True)
+        print(f"== {name}: {clone} ({git_commit(clone)}), {python}", flush=True)
         rows.append(run_one(name, clone, python, args.out.resolve()))
         r = rows[-1]
         print(f"{name}: {r['status']}" + (f", CLI {r['seconds']:.0f} s, {r['frames']} frames at {r['fps']:g} fps on "

@@ -31,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 from spacex.errors import KitError
+from spacex.evaluate.baselines.base import git_commit
 
 
 class SetupError(KitError, RuntimeError):
@@ -117,7 +118,7 @@ def setup(name: str, venv: Path | None = None, repo: Path | None = None, python:
     link.symlink_to(ffmpeg)
     record = {"baseline": name, "spec": asdict(spec), "torch": torch_pins(), "python": _call(
         [str(py), "-c", "import sys; print(sys.version.split()[0])"]).strip(),
-        "repo": str(Path(repo).resolve()) if repo else None, "repo_commit": _commit(repo),
+        "repo": str(Path(repo).resolve()) if repo else None, "repo_commit": git_commit(repo),
         "built": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(time.time() - t0, 1),
         "freeze": _call([str(py), "-m", "pip", "freeze", "--disable-pip-version-check"]).split()}
     (venv / ENV_RECORD).write_text(json.dumps(record, indent=1))
@@ -142,13 +143,6 @@ def _imports(py: Path, module: str) -> bool:
 def _base_python() -> str:
     """The interpreter to build the venv from: the base of the kit's own (so the same Python version)."""
     return getattr(sys, "_base_executable", None) or sys.executable
-
-
-def _commit(repo: Path | None) -> str | None:
-    if repo is None or not Path(repo, ".git").exists():
-        return None
-    out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or None
 
 
 def _call(cmd: list[str], env: dict[str, str] | None = None) -> str:
