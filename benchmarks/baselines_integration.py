@@ -92,9 +92,9 @@ def face_box(cfg_root: Path) -> list[float]:
     from spacex.preprocess.detect import _mtcnn
 
     cfg = config.load("smoke", cfg_root / "params.yaml")
-    row = next(r for r in clipfmt.read_manifest(cfg.corpus.root) if r["split"] == cfg.evaluate.split)
-    photo = next(media.iter_frames(clipfmt.clip_paths(cfg.corpus.root, row["clip_id"])["video"]))[1]
-    boxes, _ = _mtcnn().detect(photo)
+    row = next(r for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == cfg.evaluate.split)
+    photo = next(media.iter_frames(clipfmt.clip_paths(row["corpus"], row["clip_id"])["video"]))[1]
+    boxes, _ = _mtcnn("cpu").detect(photo)
     H, W = photo.shape[:2]
     x0, y0, x1, y1 = np.asarray(boxes, float)[0]
     return [x0 / W, y0 / H, x1 / W, y1 / H]

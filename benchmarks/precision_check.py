@@ -41,7 +41,7 @@ def frames_check(cfg, clips: list[str], repeat: int) -> dict:
                  for p in ("fp32", "bf16")}
     per_clip, times = [], {"fp32": [], "bf16": []}
     for cid in clips:
-        video = clipfmt.clip_paths(cfg.corpus.root, cid)["video"]
+        video = clipfmt.clip_paths(cfg.corpus.main, cid)["video"]
         photo, out = _first_frame(video), {}
         for _ in range(repeat):
             for p, a in animators.items():  # interleaved, so drift in the machine's load hits both
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     base = config.load(args.profile)
     if not fast_bf16(torch.device("cpu")):
         print("note: this CPU has no native bf16 (AMX-BF16 / AVX512-BF16): bf16 is emulated and slower here")
-    clips = [r["clip_id"] for r in clipfmt.read_manifest(base.corpus.root) if r["split"] == base.animate.split]
+    clips = [r["clip_id"] for r in clipfmt.read_manifest(base.corpus.main) if r["split"] == base.animate.split]
     result = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "native_bf16": fast_bf16(torch.device("cpu")),
               "frames": frames_check(base, clips[: args.frame_clips], args.repeat)}

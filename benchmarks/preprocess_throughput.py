@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("--root", default=None)
     args = ap.parse_args()
     cfg = config.load()
-    root = args.root or cfg.corpus.root
+    root = args.root or cfg.corpus.main
     rows = clipfmt.read_manifest(root)[: args.clips]
     torch.set_num_threads(1)
     print(f"corpus {root}: {len(rows)} clips, one process, one thread")
@@ -32,7 +32,7 @@ def main() -> None:
             pcfg = config.PreprocessConfig(**{**cfg.preprocess.__dict__, "backend": backend})
             try:
                 run._BACKEND = None
-                run._backend(backend)
+                run._backend(pcfg)
             except weights.MissingWeights as e:
                 print(f"{backend:16s} not run: " + next(ln for ln in str(e).splitlines() if "needs" in ln))
                 continue

@@ -46,7 +46,7 @@ def cmd_synth(args) -> int:
                  (("seed", args.seed), ("resolution", args.resolution), ("workers", args.workers),
                   ("portraits", args.portraits)) if v is not None}
     cfg = config.load(args.profile, args.params, overrides)
-    out = args.out or cfg.corpus.root
+    out = args.out or cfg.corpus.main
     files.check_output_dir(out, [cfg.corpus.synth.portraits])
     summary = generate(cfg.corpus.synth, out, progress=not args.quiet)
     print(f"SynthTalk: {summary['clips']} clips {summary['splits']}, {summary['frames']} frames "
@@ -83,11 +83,12 @@ def cmd_preprocess(args) -> int:
     from spacex import config, files
     from spacex.preprocess import run, store
 
-    overrides = {f"preprocess.{k}": v for k, v in (("backend", args.backend), ("out", args.out)) if v is not None}
+    overrides = {f"preprocess.{k}": v for k, v in (("backend", args.backend), ("out", args.out),
+                                                    ("device", args.device)) if v is not None}
     if args.root:
         overrides["corpus.root"] = args.root
     cfg = config.load(args.profile, args.params, overrides)
-    files.check_output_dir(cfg.preprocess.out, [cfg.corpus.root])
+    files.check_output_dir(cfg.preprocess.out, [*cfg.corpus.roots()])
     if args.index:
         manifest = store.index(Path(cfg.preprocess.out), run.run_info(cfg))
         print(f"{len(manifest['clips'])} clips, {manifest['skipped']} skipped -> {cfg.preprocess.out}/manifest.json")
@@ -114,7 +115,7 @@ def cmd_pack(args) -> int:
     from spacex.preprocess import pack
 
     cfg = config.load(args.profile, args.params, _overrides(args.set))
-    files.check_output_dir(cfg.pack.out, [cfg.corpus.root, cfg.preprocess.out])
+    files.check_output_dir(cfg.pack.out, [*cfg.corpus.roots(), cfg.preprocess.out])
     i, _, n = args.shard.partition("/")
     summary = pack.main(cfg, (int(i), int(n or 1)), args.sizes, workers=args.workers)
     print(json.dumps(summary, indent=1) if summary else f"shard {args.shard} written; then run `spacex pack`")
@@ -135,8 +136,8 @@ def cmd_keypoints(args) -> int:
     from spacex.train import keypoints
 
     cfg = config.load(args.profile, args.params, _overrides(args.set))
-    files.check_output_dir(cfg.fv2v.keypoints, [cfg.corpus.root, cfg.preprocess.out, cfg.fv2v.out])
-    print(json.dumps(keypoints.main(cfg, report_dir=args.report), indent=1))
+    files.check_output_dir(cfg.fv2v.keypoints, [*cfg.corpus.roots(), cfg.preprocess.out, cfg.fv2v.out])
+    print(json.dumps(keypoints.main(cfg, report_dir=args.report, device=args.device), indent=1))
     return 0
 
 
@@ -178,7 +179,7 @@ def animate_paths(args) -> tuple[list[Path], list[Path]]:
 
 
 def cmd_animate(args) -> int:
-    from spacex import files
+    from spacex import devices, files
     from spacex.animate.pipeline import AnimateError, AnimateOptions, Animator
 
     if Path(args.out).suffix.lower() != ".mp4":
@@ -188,12 +189,7 @@ def cmd_animate(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    device = args.device
-    if device == "auto":  # the GPU where there is one
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    animator = Animator.from_runs(args.runs, device=device, precision=args.precision)
+    animator = Animator.from_runs(args.runs, device=devices.resolve(args.device), precision=args.precision)
     # frames go straight to a partial file, chunk by chunk (long clips do not fill memory), renamed when done
     result = animator(args.photo, args.audio, AnimateOptions(
         emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, gaze=args.gaze, fps=args.fps,
@@ -212,8 +208,8 @@ def cmd_evaluate(args) -> int:
     from spacex.evaluate import score
 
     cfg = config.load(args.profile, args.params)
-    files.check_output_dir(cfg.evaluate.out, [cfg.corpus.root])
-    files.check_output_dir(cfg.evaluate.reports, [cfg.corpus.root])
+    files.check_output_dir(cfg.evaluate.out, [*cfg.corpus.roots()])
+    files.check_output_dir(cfg.evaluate.reports, [*cfg.corpus.roots()])
     for method in args.methods:
         s = score.score_method(cfg, method, args.limit, progress=not args.quiet)
         print(f"{method}: {s['status']}" + (f" ({s['reason']})" if s.get("reason") else f", {s['clips']} clips"))
@@ -230,7 +226,7 @@ def cmd_report(args) -> int:
 
     cfg = config.load(args.profile, args.params)
     e = cfg.evaluate
-    files.check_output_dir(e.report, [e.reports, cfg.corpus.root])
+    files.check_output_dir(e.report, [e.reports, *cfg.corpus.roots()])
     s = report.build_report(e.out, e.reports, e.report, videos=e.videos, wandb_project=cfg.wandb.project,
                             ablation_dir=cfg.ablation.reports, training_runs_dir=cfg.animate.runs)
     print(f"{e.report}/table.md; wandb: {s['wandb'].get('run_dir')}")
@@ -299,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="landmark backend (default: the profile's)")
     p.add_argument("--shard", default="0/1", help="i/n: process every n-th clip starting at i (default 0/1)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: the profile's)")
+    p.add_argument("--device", default=None, help="MTCNN and FAN: auto | cpu | cuda[:N] (default: preprocess.device, auto)")
     p.add_argument("--index", action="store_true", help="only rebuild manifest.json and skipped.csv (after shards)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preprocess)
@@ -329,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(p)
     p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides (YAML values)")
     p.add_argument("--report", default=None, help="folder for summary.json")
+    p.add_argument("--device", default="auto", help="the renderer's device: auto (cuda where there is one) | cpu | cuda[:N]")
     p.set_defaults(func=cmd_keypoints)
 
     p = sub.add_parser("ablation", help="train and score one of the paper's ablations (params.yaml ablation.variants)")

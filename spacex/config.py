@@ -51,8 +51,24 @@ class SynthConfig:
 
 @dataclass
 class CorpusConfig:
-    root: str = "data/synthtalk"  # the corpus the pipeline reads (inside the DVC-tracked data/ folder)
+    # The corpus the pipeline reads (inside the DVC-tracked data/ folder), or several mixed in training:
+    # {folder: weight}, a corpus's share of the training draws proportional to its weight (docs/corpus.md, "Mixing").
+    root: str | dict[str, float] = "data/synthtalk"
     synth: SynthConfig = field(default_factory=SynthConfig)
+
+    def roots(self) -> dict[str, float]:
+        """{folder: sampling weight}: one folder has weight 1."""
+        if isinstance(self.root, str):
+            return {self.root: 1.0}
+        if not isinstance(self.root, dict) or not self.root or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in self.root.values()):
+            raise ConfigError(f"corpus.root: a folder, or a mapping {{folder: weight > 0}}, got {self.root!r}")
+        return {str(k): float(v) for k, v in self.root.items()}
+
+    @property
+    def main(self) -> str:
+        """The first corpus: where `spacex corpus synth` writes and what `corpus check` reads by default."""
+        return next(iter(self.roots()))
 
 
 @dataclass
@@ -74,6 +90,8 @@ class PreprocessConfig:
     emotions: list[str] = field(default_factory=lambda: ["neutral", "happy", "sad", "surprise", "fear", "angry",
                                                          "disgust", "contempt"])
     workers: int = 2  # processes (preprocessing and the pack)
+    device: str = "auto"  # MTCNN and FAN: auto (cuda where there is one) | cpu | cuda[:N]; dlib is CPU only
+    batch: int = 16  # frames per MTCNN / FAN forward pass
 
 
 @dataclass
@@ -175,6 +193,7 @@ class AnimateConfig:
     # and the explorer have their own, also fp32): fp32, so that the pipeline's numbers do not depend on whether a
     # CPU has bf16 units (bf16 did not pass every metric of the check: docs/benchmarks.md, "Precision")
     precision: str = "fp32"
+    device: str = "auto"  # auto (cuda where there is one) | cpu | cuda[:N]
     demo_text: str = "Hello! This portrait was animated from a single photo and a speech recording."
 
 

@@ -75,7 +75,7 @@ def small_store(small_corpus, tmp_path_factory) -> tuple[Path, dict]:
 
     out = tmp_path_factory.mktemp("store")
     summary = run.run(preprocess_config(small_corpus, out), progress=False)
-    pack.write(out, small_corpus, out / "packed", [32, 128])
+    pack.write(out, {str(small_corpus): 1.0}, out / "packed", [32, 128])
     return out, summary
 
 
@@ -90,5 +90,5 @@ def train_store(tmp_path_factory) -> Path:
     generate(replace(SMALL, seed=11, identities=3, clips_train=16, clips_val=4, clips_test=0), root, progress=False)
     out = tmp_path_factory.mktemp("train_store")
     run.run(preprocess_config(root, out, workers=2), progress=False)
-    pack.write(out, root, out / "packed", [128])
+    pack.write(out, {str(root): 1.0}, out / "packed", [128])
     return out

@@ -50,13 +50,13 @@ def test_pack_shards_are_rewritten_only_when_stale_and_read_the_same(small_corpu
     n_frames = [c["n_frames"] for c in store.read_manifest(copy)["clips"]]
     limit = n_frames[0] + n_frames[1]  # two clips per shard
     out = copy / "packed"
-    pack.write(copy, small_corpus, out, [32], shard_frames=limit, shard=(1, 2), index=False)  # a scheduler's job 1/2
+    pack.write(copy, {str(small_corpus): 1.0}, out, [32], shard_frames=limit, shard=(1, 2), index=False)  # a scheduler's job 1/2
     assert not (out / "index.json").exists() and (out / "shard-00001").exists() and not (out / "shard-00000").exists()
-    idx = pack.write(copy, small_corpus, out, [32], shard_frames=limit)  # the rest, then the index
+    idx = pack.write(copy, {str(small_corpus): 1.0}, out, [32], shard_frames=limit)  # the rest, then the index
     assert len(idx["shards"]) == len(pack.plan_shards(store.read_manifest(copy)["clips"], limit)) > 1
     done = out / "shard-00001" / "shard.json"
     before = done.stat().st_mtime_ns
-    pack.write(copy, small_corpus, out, [32], shard_frames=limit)
+    pack.write(copy, {str(small_corpus): 1.0}, out, [32], shard_frames=limit)
     assert done.stat().st_mtime_ns == before  # complete and current: kept
     one, many = Packed(store_dir / "packed"), Packed(out)
     for a, b in zip(one.index["clips"], many.index["clips"]):
@@ -139,3 +139,46 @@ def test_batches_do_not_depend_on_workers_ranks_or_the_start_step(small_store, s
         if torch.is_tensor(v):  # rank r holds items r::2
             torch.testing.assert_close(v[0::2], halves[0][k], rtol=0, atol=0)
             torch.testing.assert_close(v[1::2], halves[1][k], rtol=0, atol=0)
+
+
+
+def test_corpora_mix_with_weights_and_each_clip_keeps_its_origin(small_corpus, tmp_path):
+    """corpus.root {A: 1, B: 3}: one store over both corpora, each clip's origin recorded, frames read from each
+    clip's own corpus, training draws B's clips three times as often as A's; a clip id in two corpora is refused."""
+    from spacex.corpus.ingest import ingest
+    from spacex.errors import CorpusError
+    from spacex.preprocess import run
+    from spacex.train.loader import draw_clips
+
+    b = str(small_corpus)
+    with pytest.raises(CorpusError, match="in two corpora"):
+        clipfmt.read_corpora([b, b])
+    videos = tmp_path / "videos" / "alice"  # a folder dataset of one speaker (split train): 2 of B's videos
+    videos.mkdir(parents=True)
+    for r in clipfmt.read_manifest(small_corpus)[:2]:
+        shutil.copyfile(clipfmt.clip_paths(small_corpus, r["clip_id"])["video"], videos / f"{r['clip_id']}.mp4")
+    a = str(tmp_path / "ingested")
+    ingest("folder", videos.parent, a, workers=1, progress=False)
+    out = tmp_path / "store"
+    cfg = config.load("smoke", overrides={"corpus.root": {a: 1, b: 3}, "preprocess.out": str(out),
+                                          "preprocess.workers": 1, "pack.out": str(out / "packed")})
+    run.run(cfg, progress=False)
+    metas = [store.read_meta(out, c["clip_id"]) for c in store.read_manifest(out)["clips"]]
+    assert {m["corpus"] for m in metas} == {a, b}
+    assert all(clipfmt.clip_paths(m["corpus"], m["clip_id"])["video"].exists() for m in metas)
+    pack.main(cfg)
+    p = Packed(out / "packed")
+    assert p.index["corpus_weights"] == {a: 1.0, b: 3.0}
+    train = p.clips("train")
+    w = p.clip_weights(train)
+    share_b = sum(wi for wi, c in zip(w, train) if c["corpus"] == b)
+    assert share_b == pytest.approx(0.75)
+    picks = draw_clips(len(train), 4000, torch.Generator().manual_seed(0), w)
+    assert np.mean([train[k]["corpus"] == b for k in picks]) == pytest.approx(0.75, abs=0.03)
+    c = next(c for c in train if c["corpus"] == a)  # frames of a clip of the first corpus, from its own video
+    video, _ = media.read_frames(clipfmt.clip_paths(a, c["clip_id"])["video"])
+    np.testing.assert_array_equal(p.frames(c, 128)[:2],
+                                  crop_frames(video[:2], p.get(c, "crop_box"), 128).numpy())
+    assert Packed(tmp_path / "store" / "packed").clip_weights([c]) is None  # one corpus: uniform draws
+    with pytest.raises(config.ConfigError, match="weight > 0"):
+        config.load("smoke", overrides={"corpus.root": {a: 0}}).corpus.roots()

@@ -265,7 +265,7 @@ def test_16bit_gray_photo_is_animated_and_a_huge_photo_is_analysed_downscaled(ki
     big = np.asarray(Image.fromarray(rgb).resize((4096, 4096), Image.Resampling.BICUBIC))
     seen = []
     detect = pipeline.detect_faces
-    monkeypatch.setattr(pipeline, "detect_faces", lambda frames: seen.append(frames.shape) or detect(frames))
+    monkeypatch.setattr(pipeline, "detect_faces", lambda frames, *a: seen.append(frames.shape) or detect(frames, *a))
     photo, track, lms, _, _ = anim._analyse_photo(big, AnimateOptions())
     assert photo.shape == big.shape  # the crop comes from the original
     assert max(s[1:3] for s in seen) <= (pipeline.ANALYSIS_SIDE, pipeline.ANALYSIS_SIDE)  # detection was downscaled

@@ -171,7 +171,7 @@ def test_renderer_control_is_scored_like_every_method(small_corpus, small_store,
             "corpus.root": str(small_corpus), "preprocess.out": str(out), "animate.out": str(tmp_path / name / "an"),
             "evaluate.out": str(tmp_path / name / "ev"), "evaluate.reports": str(tmp_path / name / "rep")})
         fake = _animator(_Renderer(perfect, resolution=128))
-        assert render_reenactments(fake, cfg, [cid], tmp_path / name / "an" / "renderer") == []
+        assert render_reenactments(fake, cfg, {cid: str(small_corpus)}, tmp_path / name / "an" / "renderer") == []
         assert (tmp_path / name / "an" / "renderer" / f"{cid}.npz").is_file()
         rows[name] = score.score_method(cfg, "renderer", progress=False)["metrics"]
     static = score.score_method(cfg, "static", progress=False)["metrics"]

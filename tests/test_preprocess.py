@@ -172,6 +172,56 @@ def test_face_alignment_backend_says_what_is_missing(small_corpus, tmp_path, mon
     assert "spacex weights fetch fan3d" in msg and str(tmp_path / "empty_cache") in msg
 
 
+def test_face_alignment_backend_batches_frames_as_the_library_does_one_by_one():
+    """The batched FAN path (frames `batch` at a time) gives face-alignment's own per-image landmarks."""
+    import torch
+    from face_alignment.models import FAN, ResNetDepth
+
+    from spacex.preprocess.backends import ClipInput, FaceAlignmentBackend
+    from spacex.preprocess.detect import FaceTrack
+
+    torch.manual_seed(0)
+    backend = FaceAlignmentBackend("cpu", batch=2, nets=(FAN(1), ResNetDepth()))  # random weights: a code check
+    frames = np.random.default_rng(0).integers(0, 255, (3, 160, 160, 3), dtype=np.uint8)
+    boxes = np.array([[30, 35, 120, 130], [32, 36, 122, 131], [28, 30, 118, 126]], float)
+    ours = backend(ClipInput("c", None, frames, FaceTrack(np.r_[0, 0, 160, 160.0], boxes, 90.0)))
+    ref = np.stack([backend.fa.get_landmarks_from_image(f, detected_faces=[b])[0] for f, b in zip(frames, boxes)])
+    ref[..., 2] -= ref[:, [0, 16], 2].mean(1, keepdims=True)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    assert np.ptp(ours[..., 2]) > 0  # the depth net's output reached the result
+
+
+def test_device_resolution():
+    import torch
+
+    from spacex import devices
+    from spacex.errors import ConfigError
+
+    assert devices.resolve("cpu") == torch.device("cpu")
+    assert devices.resolve("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="choose auto, cpu, cuda"):
+        devices.resolve("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="sees no GPU"):
+            devices.resolve("cuda:0")
+
+
+def test_store_does_not_depend_on_device_or_batch(small_corpus, tmp_path):
+    cfg = preprocess_config(small_corpus, tmp_path / "store")
+    other = preprocess_config(small_corpus, tmp_path / "store")
+    other.preprocess.device, other.preprocess.batch = "cuda:3", 4
+    assert run.run_info(cfg)["config_hash"] == run.run_info(other)["config_hash"]
+
+
+def test_detection_batches_agree(small_corpus):
+    """MTCNN in passes of 2 frames finds the boxes one pass of all frames finds."""
+    from spacex.preprocess.detect import detect_faces
+
+    frames, _ = media.read_frames(clipfmt.clip_paths(small_corpus, clipfmt.read_manifest(small_corpus)[0]["clip_id"])["video"])
+    one, two = detect_faces(frames[:5], batch=5), detect_faces(frames[:5], batch=2)
+    assert all(np.allclose(a[0], b[0], atol=1e-3) for a, b in zip(one, two)) and len(one[0][0])
+
+
 def test_weights_checksum_is_enforced(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     w = weights.REGISTRY["alexnet"]

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from spacex import files, media
+from spacex import devices, files, media
 from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
@@ -18,11 +18,12 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     a = cfg.animate
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    animator = Animator.from_runs(a.runs, emotions=cfg.preprocess.emotions, precision=a.precision)
-    rows = [r for r in clipfmt.read_manifest(cfg.corpus.root) if r["split"] == a.split][:limit]
+    animator = Animator.from_runs(a.runs, emotions=cfg.preprocess.emotions, device=devices.resolve(a.device),
+                                  precision=a.precision)
+    rows = [r for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == a.split][:limit]
     done, skipped, frames, seconds = [], [], 0, 0.0
     for row in rows:
-        video = clipfmt.clip_paths(cfg.corpus.root, row["clip_id"])["video"]
+        video = clipfmt.clip_paths(row["corpus"], row["clip_id"])["video"]
         emotion = f"{row['emotion']}:{row['intensity']}" if row["emotion"] else "neutral:1.0"
         try:
             photo = _first_frame(video)
@@ -36,10 +37,10 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         frames += len(result.frames)
         done.append(row["clip_id"])
     demo = _demo(animator, cfg, out)
-    control_skipped = render_reenactments(animator, cfg, [r["clip_id"] for r in rows], out / "renderer")
+    control_skipped = render_reenactments(animator, cfg, {r["clip_id"]: r["corpus"] for r in rows}, out / "renderer")
     gaze = {"skipped": "no clip was rendered"}
     if done:  # how far gaze reaches the pixels: through the whole pipeline, and through face-vid2vid alone
-        video = clipfmt.clip_paths(cfg.corpus.root, done[0])["video"]
+        video = clipfmt.clip_paths(rows[[r["clip_id"] for r in rows].index(done[0])]["corpus"], done[0])["video"]
         try:
             gaze = {"control": gaze_response(animator, _first_frame(video), out / "demo_speech.wav"),
                     "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, done[0])}
@@ -110,16 +111,17 @@ def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_i
         return crops, animator.render(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x)), box
 
 
-def render_reenactments(animator: Animator, cfg: Config, clip_ids: list[str], out: Path) -> list[tuple[str, str]]:
+def render_reenactments(animator: Animator, cfg: Config, clips: dict[str, str], out: Path) -> list[tuple[str, str]]:
     """The renderer control: every clip re-enacted by face-vid2vid from its own frames (`reenact`), written as
     `out/<clip>.mp4` with the clip's sound and an .npz holding the crop box, like the SPACEx renders, so the
-    evaluate stage scores it under the same protocol (method `renderer`). -> [(clip, reason)] skipped."""
+    evaluate stage scores it under the same protocol (method `renderer`). `clips`: {clip id: its corpus folder}.
+    -> [(clip, reason)] skipped."""
     import numpy as np
 
     out.mkdir(parents=True, exist_ok=True)
     skipped = []
-    for clip_id in clip_ids:
-        video = clipfmt.clip_paths(cfg.corpus.root, clip_id)["video"]
+    for clip_id, root in clips.items():
+        video = clipfmt.clip_paths(root, clip_id)["video"]
         try:
             _, recon, box = reenact(animator, video, cfg.preprocess.out, clip_id)
             audio, sr = media.read_audio(video, 48_000)

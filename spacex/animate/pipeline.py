@@ -211,7 +211,7 @@ class Animator:
         self.precision = ("bf16" if fast_bf16(self.device) else "fp32") if precision == "auto" else precision
         # SynthTalk's exact landmarks exist only for SynthTalk: a photo gets the closest real detector
         backend = self.features["backend"]
-        self.backend = make_backend("dlib" if backend == "groundtruth" else backend)
+        self.backend = make_backend("dlib" if backend == "groundtruth" else backend, str(self.device))
 
     @classmethod
     def from_runs(cls, runs: str | Path = "build/train", emotions: list[str] | None = None,
@@ -395,13 +395,14 @@ class Animator:
         # count: 61 s at 6000x6000); boxes and landmarks are scaled back, and the crop is the original's.
         s = min(1.0, ANALYSIS_SIDE / max(photo.shape[:2]))
         small = photo if s == 1.0 else self._downscale(photo, s)
-        faces = [p for p in detect_faces(small[None])[0][1] if p >= 0.9]
+        faces = [p for p in detect_faces(small[None], str(self.device))[0][1] if p >= 0.9]
         if len(faces) > 1:
             if options.faces == "error":
                 raise AnimateError(f"photo: {len(faces)} faces (use faces='largest' to animate the largest one)")
             warnings.warn(f"photo: {len(faces)} faces; animating the largest", stacklevel=3)
         try:
-            track = track_face(small[None], every=1, min_face=options.min_face * s, second_face_ratio=np.inf)
+            track = track_face(small[None], every=1, min_face=options.min_face * s, second_face_ratio=np.inf,
+                                device=str(self.device))
             lms = self.backend(ClipInput("photo", Path("."), small[None], track))  # (1, 68, 3)
         except SkipClip as e:
             raise AnimateError(f"photo: {e}") from e
@@ -447,7 +448,7 @@ class Animator:
         `fps` and held at the last value when the video is shorter than the speech."""
         try:
             frames, vfps = media.read_frames(path)
-            track = track_face(frames, every=5, min_face=32)
+            track = track_face(frames, every=5, min_face=32, device=str(self.device))
             lms = self.backend(ClipInput("pose_video", Path("."), frames, track))
         except (media.MediaError, SkipClip, OSError) as e:
             raise AnimateError(f"pose video {path}: {e}".replace(f"{path}: {path}: ", f"{path}: ")) from e

@@ -150,6 +150,20 @@ def read_manifest(root: str | Path, unique: bool = True) -> list[dict]:
     return rows
 
 
+def read_corpora(roots) -> list[dict]:
+    """The rows of several corpora's manifests (`roots`: folders, e.g. CorpusConfig.roots()), each with its folder
+    as row["corpus"]. A clip id in two corpora is refused with both folders named: ids never collide."""
+    rows, owner = [], {}
+    for root in roots:
+        for r in read_manifest(root):
+            if r["clip_id"] in owner:
+                raise CorpusError(f"clip id {r['clip_id']} is in two corpora, {owner[r['clip_id']]} and {root}: "
+                                  "a mixed corpus needs distinct ids (ingest ids carry the dataset's path hash)")
+            owner[r["clip_id"]] = root
+            rows.append({**r, "corpus": str(root)})
+    return rows
+
+
 def read_skipped(root: str | Path) -> list[tuple[str, str]]:
     p = Path(root) / "skipped.csv"
     if not p.exists():

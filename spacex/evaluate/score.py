@@ -72,7 +72,7 @@ class Sources:
 
     def __init__(self, cfg: Config, method: str, work: Path):
         self.cfg, self.method, self.work = cfg, method, work
-        self.root = Path(cfg.corpus.root)
+        self.roots = {r["clip_id"]: r["corpus"] for r in clipfmt.read_corpora(cfg.corpus.roots())}
         b = baselines_of(cfg)
         self.adapter = make_adapters(b, protocol_of(cfg), only_configured=False).get(method)
         self.folder = folder_methods(b).get(method)
@@ -88,7 +88,7 @@ class Sources:
             raise Unavailable("; ".join(missing))
 
     def __call__(self, clip_id: str) -> tuple[Path, Path | None, int | None]:
-        gt = clipfmt.clip_paths(self.root, clip_id)["video"]
+        gt = clipfmt.clip_paths(self.roots[clip_id], clip_id)["video"]
         if self.method == "ground_truth":
             return gt, None, 0
         if self.method in ("spacex", "renderer"):
@@ -230,7 +230,7 @@ def score_method(cfg: Config, method: str, limit: int | None = None, progress: b
     (work / "eval").mkdir(exist_ok=True)
     summary = {"method": method, "status": "ok", "clips": 0, "skipped": [], "protocol": P.__dict__.copy(),
                "metrics": {}, "unavailable_metrics": {}}
-    rows_all = [r for r in clipfmt.read_manifest(cfg.corpus.root) if r["split"] == e.split]
+    rows_all = [r for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == e.split]
     rows_all = rows_all[: limit or e.max_clips or None]
     sources = Sources(cfg, method, work)
     try:
@@ -246,7 +246,7 @@ def score_method(cfg: Config, method: str, limit: int | None = None, progress: b
     for i, r in enumerate(rows_all):
         cid = r["clip_id"]
         try:
-            gt_path = clipfmt.clip_paths(cfg.corpus.root, cid)["video"]
+            gt_path = clipfmt.clip_paths(r["corpus"], cid)["video"]
             box, gt_size = proto.gt_box(gt_path, P)
             gt = proto.load_for_eval(gt_path, P, box, gt_size)
             path, audio_path, offset = sources(cid)

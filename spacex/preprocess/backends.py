@@ -100,11 +100,24 @@ class FaceAlignmentBackend(LandmarkBackend):
     name = "face_alignment"
     SFD_REFERENCE_SCALE = 195.0  # face-alignment's scale convention for detector boxes
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", batch: int = 16, nets=None) -> None:
+        """`nets`: (FAN, ResNetDepth) modules to use instead of the cached weights (tests build random ones)."""
         import types
 
         import torch
         from face_alignment import FaceAlignment, LandmarksType
+
+        fan, depth = nets or self._load_weights()
+        fa = FaceAlignment.__new__(FaceAlignment)  # skip __init__: it would load weights with pickle
+        fa.device, fa.dtype, fa.flip_input, fa.verbose = device, torch.float32, True, False
+        fa.landmarks_type, fa.max_batch_size = LandmarksType.THREE_D, 1
+        fa.face_alignment_net, fa.depth_prediciton_net = fan.to(device).eval(), depth.to(device).eval()
+        fa.face_detector = types.SimpleNamespace(reference_scale=self.SFD_REFERENCE_SCALE)
+        self.fa, self.batch = fa, batch
+
+    @staticmethod
+    def _load_weights():
+        import torch
         from face_alignment.models import FAN, ResNetDepth
 
         from spacex import weights
@@ -119,24 +132,45 @@ class FaceAlignmentBackend(LandmarkBackend):
         if missing:
             raise weights.MissingWeights("landmark backend face_alignment cannot start:\n\n" + "\n\n".join(missing))
         fan = FAN(4)
-        fan.load_state_dict(torch.load(paths["fan3d"], map_location=device, weights_only=True))
+        fan.load_state_dict(torch.load(paths["fan3d"], map_location="cpu", weights_only=True))
         depth = ResNetDepth()
-        ckpt = torch.load(paths["fan_depth"], map_location=device, weights_only=True)
+        ckpt = torch.load(paths["fan_depth"], map_location="cpu", weights_only=True)
         depth.load_state_dict({k.replace("module.", ""): v for k, v in ckpt["state_dict"].items()})
-        fa = FaceAlignment.__new__(FaceAlignment)  # skip __init__: it would load weights with pickle
-        fa.device, fa.dtype, fa.flip_input, fa.verbose = device, torch.float32, True, False
-        fa.landmarks_type, fa.max_batch_size = LandmarksType.THREE_D, 1
-        fa.face_alignment_net, fa.depth_prediciton_net = fan.eval(), depth.eval()
-        fa.face_detector = types.SimpleNamespace(reference_scale=self.SFD_REFERENCE_SCALE)
-        self.fa = fa
+        return fan, depth
 
     def __call__(self, clip: ClipInput) -> np.ndarray:
+        """FAN and the depth net on `batch` frames at a time (face-alignment's own call takes one image):
+        per frame, face-alignment's crop of the MTCNN box; then its heatmap decoding and depth scale."""
+        import torch
+        from face_alignment.api import CENTER_Y_OFFSET, CROP_RESOLUTION, SCALE_FACTOR
+        from face_alignment.utils import crop, draw_gaussian, flip, get_preds_fromhm
+
+        fa, dev = self.fa, self.fa.device
+        boxes = clip.track.face_boxes  # (T, 4)
+        centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2,
+                           (boxes[:, 1] + boxes[:, 3]) / 2 - (boxes[:, 3] - boxes[:, 1]) * CENTER_Y_OFFSET], 1)
+        scale = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / self.SFD_REFERENCE_SCALE  # (T,)
         out = np.zeros((len(clip.frames), 68, 3))
-        for t, frame in enumerate(clip.frames):
-            res = self.fa.get_landmarks_from_image(frame, detected_faces=[clip.track.face_boxes[t]])
-            if not res:
-                raise SkipClip(f"face_alignment returned no landmarks on frame {t}")
-            out[t] = res[0]
+        with torch.no_grad():
+            for t0 in range(0, len(clip.frames), self.batch):
+                ts = range(t0, min(t0 + self.batch, len(clip.frames)))
+                x = torch.from_numpy(np.stack([crop(clip.frames[t], centre[t], scale[t]).transpose(2, 0, 1)
+                                               for t in ts]).astype(np.float32) / 255.0).to(dev)  # (B, 3, 256, 256)
+                hm = fa.face_alignment_net(x)[-1]
+                if fa.flip_input:
+                    hm = hm + flip(fa.face_alignment_net(flip(x))[-1], is_label=True)
+                hm = hm.float().cpu().numpy()  # (B, 68, 64, 64)
+                gauss = np.zeros((len(ts), 68, CROP_RESOLUTION, CROP_RESOLUTION), np.float32)
+                for i, t in enumerate(ts):
+                    pts, pts_img, _ = get_preds_fromhm(hm[i:i + 1], centre[t], scale[t])
+                    pts, out[t, :, :2] = pts.reshape(68, 2) * 4, pts_img.reshape(68, 2)
+                    for j in np.flatnonzero((pts[:, 0] > 0) & (pts[:, 1] > 0)):
+                        gauss[i, j] = draw_gaussian(gauss[i, j], pts[j], 2)
+                depth = fa.depth_prediciton_net(torch.cat([x, torch.from_numpy(gauss).to(dev)], 1))  # (B, 68)
+                out[t0:t0 + len(ts), :, 2] = depth.float().cpu().numpy().reshape(len(ts), 68) \
+                    * (SCALE_FACTOR * scale[list(ts), None] / CROP_RESOLUTION)
+        if not np.isfinite(out).all():
+            raise SkipClip("face_alignment returned no landmarks on some frames")
         out[..., 2] -= out[:, [0, 16], 2].mean(1, keepdims=True)
         return out
 
@@ -144,10 +178,12 @@ class FaceAlignmentBackend(LandmarkBackend):
 BACKENDS = {b.name: b for b in (GroundTruthBackend, DlibBackend, FaceAlignmentBackend)}
 
 
-def make_backend(name: str) -> LandmarkBackend:
+def make_backend(name: str, device: str = "cpu", batch: int = 16) -> LandmarkBackend:
+    """The backend `name`; FAN runs on `device` (a resolved torch device string), `batch` frames at a time.
+    dlib and the ground truth have no GPU path (dlib-bin is a CPU build)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown landmark backend {name!r} (choose from {sorted(BACKENDS)})")
-    return BACKENDS[name]()
+    return FaceAlignmentBackend(device, batch) if name == FaceAlignmentBackend.name else BACKENDS[name]()
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -26,20 +26,24 @@ class FaceTrack:
     face_size: float  # median face box side, pixels
 
 
-@lru_cache(maxsize=1)
-def _mtcnn():
+@lru_cache(maxsize=2)
+def _mtcnn(device: str):
     import torch
     from facenet_pytorch import MTCNN
 
-    return MTCNN(keep_all=True, device=torch.device("cpu"), min_face_size=20, post_process=False)
+    return MTCNN(keep_all=True, device=torch.device(device), min_face_size=20, post_process=False)
 
 
-def detect_faces(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """MTCNN on (N, H, W, 3) uint8 -> per frame (boxes (K, 4), probabilities (K,)), largest first."""
+def detect_faces(frames: np.ndarray, device: str = "cpu", batch: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
+    """MTCNN on (N, H, W, 3) uint8, `batch` frames per pass -> per frame (boxes (K, 4), probabilities (K,)),
+    largest first."""
     import torch
 
+    boxes, probs = [], []
     with torch.no_grad():
-        boxes, probs = _mtcnn().detect(list(frames))
+        for i in range(0, len(frames), batch):
+            b, p = _mtcnn(device).detect(list(frames[i:i + batch]))
+            boxes, probs = boxes + list(b), probs + list(p)
     out = []
     for b, p in zip(boxes, probs):
         if b is None:
@@ -53,11 +57,12 @@ def detect_faces(frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def track_face(frames: np.ndarray, every: int = 5, min_face: int = 40, min_prob: float = 0.9,
-               second_face_ratio: float = 0.5, margin: float = 0.35, min_found: float = 0.5) -> FaceTrack:
+               second_face_ratio: float = 0.5, margin: float = 0.35, min_found: float = 0.5, device: str = "cpu",
+               batch: int = 16) -> FaceTrack:
     """Detect on sampled frames of (T, H, W, 3) and derive the clip's stable crop box. Raises SkipClip."""
     T = len(frames)
     idx = np.unique(np.r_[np.arange(0, T, every), T - 1])
-    dets = detect_faces(frames[idx])
+    dets = detect_faces(frames[idx], device, batch)
     found_idx, boxes = [], []
     for i, (b, p) in zip(idx, dets):
         keep = p >= min_prob

@@ -58,7 +58,7 @@ def _write_shard(args) -> str:
     from spacex.corpus import clip as clipfmt
     from spacex.crop import crop_frames
 
-    store_dir, corpus_root, out, name, clips, sizes, chash = args
+    store_dir, default_root, out, name, clips, sizes, chash = args
     final = Path(out) / name
     tmp = files.partial_path(final)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -86,7 +86,8 @@ def _write_shard(args) -> str:
         maps["audio"][a:a + S] = arr["audio"]
         if sizes:  # decoded and cropped CHUNK frames at a time: a long 1080p clip is never held whole
             t, chunk = 0, []
-            frames = (img for _, img in media.iter_frames(clipfmt.clip_paths(corpus_root, c["clip_id"])["video"]))
+            root = store.read_meta(store_dir, c["clip_id"]).get("corpus", default_root)  # the clip's own corpus
+            frames = (img for _, img in media.iter_frames(clipfmt.clip_paths(root, c["clip_id"])["video"]))
             for img in itertools.chain(frames, [None]):
                 if img is not None:
                     chunk.append(img)
@@ -107,10 +108,11 @@ def _write_shard(args) -> str:
     return name
 
 
-def write(store_dir: str | Path, corpus_root: str | Path, out: str | Path, sizes: list[int],
+def write(store_dir: str | Path, corpora: dict[str, float], out: str | Path, sizes: list[int],
           shard_frames: int = 20_000, workers: int = 1, shard: tuple[int, int] = (0, 1),
           index: bool = True) -> dict | None:
-    """Write this (scheduler) shard's missing or stale pack shards into `out`, then (index=True) its index.json."""
+    """Write this (scheduler) shard's missing or stale pack shards into `out`, then (index=True) its index.json.
+    `corpora`: {corpus folder: sampling weight} (CorpusConfig.roots()); the index keeps the weights for training."""
     out = Path(out)
     manifest = store.read_manifest(store_dir)
     chash, sizes = manifest["config_hash"], sorted({int(s) for s in sizes})
@@ -121,7 +123,7 @@ def write(store_dir: str | Path, corpus_root: str | Path, out: str | Path, sizes
     for k in range(i, len(shards), n):
         done = out / names[k] / "shard.json"
         if not (done.exists() and json.loads(done.read_text()) == _shard_info(shards[k], sizes, chash)):
-            jobs.append((str(store_dir), str(corpus_root), str(out), names[k], shards[k], sizes, chash))
+            jobs.append((str(store_dir), next(iter(corpora)), str(out), names[k], shards[k], sizes, chash))
     if jobs:  # an index over shards being rewritten would point into the wrong rows: gone until rewritten
         (out / "index.json").unlink(missing_ok=True)
     if workers > 1 and len(jobs) > 1:
@@ -136,7 +138,7 @@ def write(store_dir: str | Path, corpus_root: str | Path, out: str | Path, sizes
     for stale in out.glob("shard-*"):  # shards of an earlier, longer plan
         if stale.is_dir() and stale.name not in names:
             shutil.rmtree(stale, ignore_errors=True)
-    return write_index(store_dir, out, shards, names, sizes, chash)
+    return write_index(store_dir, out, shards, names, sizes, chash, corpora)
 
 
 def _one_thread() -> None:
@@ -146,7 +148,7 @@ def _one_thread() -> None:
 
 
 def write_index(store_dir: str | Path, out: Path, shards: list[list[dict]], names: list[str], sizes: list[int],
-                chash: str) -> dict:
+                chash: str, corpora: dict[str, float]) -> dict:
     """index.json from the shards on disk (all must be complete): clip locations, metadata, MFCC sums per split."""
     clips, mfcc = [], {}
     for name, members in zip(names, shards):
@@ -167,7 +169,7 @@ def write_index(store_dir: str | Path, out: Path, shards: list[list[dict]], name
             s["sum_squares"] = (s["sum_squares"] + (x * x).sum(0)).tolist()
             f, a = f + T, a + S
     idx = {"store": str(store_dir), "config_hash": chash, "settings": store.read_manifest(store_dir)["settings"],
-           "sizes": sizes, "shards": names, "clips": clips, "mfcc_sums": mfcc}
+           "sizes": sizes, "shards": names, "clips": clips, "mfcc_sums": mfcc, "corpus_weights": corpora}
     files.write_json(out / "index.json", idx, sort_keys=True)
     return idx
 
@@ -183,7 +185,7 @@ def main(cfg, shard: tuple[int, int] = (0, 1), extra_sizes: list[int] = (), repo
     import time
 
     t0 = time.perf_counter()
-    idx = write(cfg.preprocess.out, cfg.corpus.root, cfg.pack.out, sizes(cfg, extra_sizes), cfg.pack.shard_frames,
+    idx = write(cfg.preprocess.out, cfg.corpus.roots(), cfg.pack.out, sizes(cfg, extra_sizes), cfg.pack.shard_frames,
                 workers or cfg.preprocess.workers, shard, index=shard[1] == 1)
     if idx is None:
         return None

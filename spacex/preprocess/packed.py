@@ -23,7 +23,7 @@ from spacex.preprocess import store
 
 PER_CLIP = ("crop_box", "emotion")
 PER_FRAME = tuple(k for k in store.STORE_ARRAYS if k not in PER_CLIP + ("audio",))
-META = ("identity", "emotion_label", "fps")  # per-clip metadata training reads (S2L's photo pools, samples)
+META = ("identity", "emotion_label", "fps", "corpus")  # per-clip metadata training reads (photo pools, samples, mixing)
 
 
 def frames_key(size: int) -> str:
@@ -60,6 +60,17 @@ class Packed:
 
     def clips(self, split: str) -> list[dict]:
         return [c for c in self.index["clips"] if c["split"] == split]
+
+    def clip_weights(self, clips: list[dict]) -> np.ndarray | None:
+        """(len(clips),) probabilities of drawing each clip in training: each corpus's share proportional to its
+        weight (index "corpus_weights"), its clips equally likely; None for a single corpus (uniform draws)."""
+        corpora = [c.get("corpus") for c in clips]
+        if len(set(corpora)) <= 1:
+            return None
+        weights = self.index.get("corpus_weights") or {}
+        count = {k: corpora.count(k) for k in set(corpora)}
+        p = np.array([weights.get(k, 1.0) / count[k] for k in corpora], np.float64)
+        return p / p.sum()
 
     def _map(self, shard: str, key: str) -> np.ndarray:
         if self._pid != os.getpid():  # a forked worker opens its own maps

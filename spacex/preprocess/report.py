@@ -23,7 +23,7 @@ def write_report(summary: dict, corpus_root: str | Path, store_dir: str | Path, 
     out, store_dir = Path(out_dir), Path(store_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Timings change from run to run: keep them out of the DVC metrics so dvc.lock only moves with results.
-    timing_keys = ("frames_per_s_wall", "processed_now", "workers")
+    timing_keys = ("frames_per_s_wall", "processed_now", "workers", "device")
     files.write_metrics(out / "summary.json", {k: v for k, v in summary.items() if k not in timing_keys})
     (out / "timing.json").write_text(json.dumps({k: summary.get(k) for k in timing_keys}, indent=1))
     shutil.copyfile(store_dir / "skipped.csv", out / "skipped.csv")
@@ -32,6 +32,7 @@ def write_report(summary: dict, corpus_root: str | Path, store_dir: str | Path, 
         return
     cid = clips[0]["clip_id"]
     arr = store.read_clip(store_dir, cid)
+    corpus_root = store.read_meta(store_dir, cid).get("corpus", corpus_root)  # the clip's own corpus
     frames, fps = media.read_frames(clipfmt.clip_paths(corpus_root, cid)["video"])
     t = int(np.argmax(np.abs(arr["rotation"][:, 0])))  # the most turned frame
     fig, ax = plt.subplots(1, 3, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 1, 2]})

@@ -11,6 +11,7 @@ blinks, iris centres and gaze, MFCCs per frame, the emotion vector. Clips with S
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from spacex import gaze
+from spacex import devices, gaze
 from spacex import landmarks as lm
 from spacex import media
 from spacex.config import Config, PreprocessConfig
@@ -35,11 +36,12 @@ from spacex.preprocess.detect import SkipClip, track_face
 _BACKEND = None  # one per process
 
 
-def _backend(name: str):
+def _backend(cfg: PreprocessConfig):
     global _BACKEND
-    if _BACKEND is None or _BACKEND.name != name:
-        _BACKEND = make_backend(name)
-    return _BACKEND
+    key = (cfg.backend, cfg.device, cfg.batch)
+    if _BACKEND is None or _BACKEND[0] != key:
+        _BACKEND = key, make_backend(cfg.backend, cfg.device, cfg.batch)
+    return _BACKEND[1]
 
 
 def nme(pred: np.ndarray, ref: np.ndarray, points=slice(None)) -> float:
@@ -68,8 +70,9 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
 
     track = track_face(frames, every=cfg.detect_every, min_face=cfg.min_face,
-                       second_face_ratio=cfg.second_face_ratio, margin=cfg.crop_margin)
-    lms = _backend(cfg.backend)(ClipInput(cid, root, frames, track))  # (T, 68, 3)
+                       second_face_ratio=cfg.second_face_ratio, margin=cfg.crop_margin, device=cfg.device,
+                       batch=cfg.batch)
+    lms = _backend(cfg)(ClipInput(cid, root, frames, track))  # (T, 68, 3)
 
     fit = pose.fit_pose(lms, smoothing=cfg.pose_smoothing)
     norm = pose.normalize(lms, fit)
@@ -91,6 +94,7 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
         "clip_id": cid, "split": row["split"], "n_frames": T, "fps": fps, "sample_rate": sr,
         "backend": cfg.backend, "emotion_label": meta_in.emotion, "intensity": meta_in.intensity,
         "emotion_labeled": labeled, "speaker": meta_in.speaker, "identity": meta_in.identity,
+        "corpus": str(root), "dataset": meta_in.dataset,  # the clip's origin (a mixed store has several)
         "blinks": [[round(a, 3), round(b, 3)] for a, b in blink_events], "face_size": track.face_size,
         "shapes": {k: list(v.shape) for k, v in arrays.items()},
     }  # no wall-clock timings in the store: it must repeat byte for byte (stage train_fv2v depends on it)
@@ -117,7 +121,8 @@ def _init_worker() -> None:
 
 
 def _job(args) -> tuple[str, str | None, dict | None]:
-    cfg, root, out, row, chash = args
+    cfg, out, row, chash = args
+    root = Path(row["corpus"])
     try:
         arrays, meta = process_clip(cfg, root, row)
     except (KitError, OSError) as e:  # skip the clip, record why, go on (a bug still stops the run)
@@ -130,7 +135,8 @@ def _job(args) -> tuple[str, str | None, dict | None]:
 
 def run_info(cfg: Config) -> dict:
     """What identifies a store: the preprocessing settings and the corpus it reads (workers excluded)."""
-    settings = {k: v for k, v in asdict(cfg.preprocess).items() if k not in ("workers", "out")}
+    # where and how many at a time do not name another store (a GPU's floats differ a little: docs/preprocess.md)
+    settings = {k: v for k, v in asdict(cfg.preprocess).items() if k not in ("workers", "out", "device", "batch")}
     settings["corpus_root"] = cfg.corpus.root
     settings["arrays"] = sorted(store.STORE_ARRAYS)  # a store written before an array existed is stale
     return {"config_hash": store.config_hash(settings), "settings": settings, "versions": _versions()}
@@ -138,19 +144,19 @@ def run_info(cfg: Config) -> dict:
 
 def run(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None, progress: bool = True) -> dict:
     """Preprocess this shard's clips that are not done yet; then rebuild the store's index."""
-    pcfg = cfg.preprocess
-    root, out = Path(cfg.corpus.root), Path(pcfg.out)
+    pcfg = dataclasses.replace(cfg.preprocess, device=str(devices.resolve(cfg.preprocess.device)))
+    out = Path(pcfg.out)
     i, n = shard
     if not 0 <= i < n:
         raise ValueError(f"shard {i}/{n}: need 0 <= i < n")
     info = run_info(cfg)
     chash = info["config_hash"]
-    rows = clipfmt.read_manifest(root)[i::n]
+    rows = clipfmt.read_corpora(cfg.corpus.roots())[i::n]
     todo = [r for r in rows if store.status(out, r["clip_id"], chash) is None]
     (out / "clips").mkdir(parents=True, exist_ok=True)
     if todo:
-        _backend(pcfg.backend) if (workers or pcfg.workers) <= 1 else make_backend(pcfg.backend)  # fail fast
-    jobs = [(pcfg, root, out, r, chash) for r in todo]
+        _backend(pcfg) if (workers or pcfg.workers) <= 1 else make_backend(pcfg.backend, "cpu")  # fail fast
+    jobs = [(pcfg, out, r, chash) for r in todo]
     workers = workers or pcfg.workers
     t0 = time.time()
     if workers > 1 and len(jobs) > 1:
@@ -165,6 +171,7 @@ def run(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None
     new_frames = sum(m["n_frames"] for _, _, m in results if m is not None)
     summary = {
         "backend": pcfg.backend,
+        "device": pcfg.device,
         "clips": len(manifest["clips"]),
         "skipped": manifest["skipped"],
         "processed_now": len(jobs),

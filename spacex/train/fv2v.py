@@ -23,6 +23,7 @@ from spacex.errors import ConfigError
 from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.preprocess.packed import Packed
+from spacex.train.loader import draw_clips
 from spacex.train.trainer import Task, run_stage
 
 
@@ -42,6 +43,7 @@ class FrameData:
         self.clips = self.pack.clips(split)
         if not self.clips:
             raise ValueError(f"no {split} clips in {pack_dir}")
+        self.weights = self.pack.clip_weights(self.clips)  # None: one corpus, uniform draws
         if size not in self.pack.index["sizes"]:
             self.pack.frames(self.clips[0], size, [0])  # raises, naming the sizes packed
 
@@ -100,7 +102,7 @@ class FV2VTask(Task):
         """Per item of this rank: (step, clip, source frame, driving frame, flip, colour jitter (3,))."""
         B = self.cfg.train.batch_size
         clips = self.train_data.clips
-        pick = torch.randint(len(clips), (B,), generator=generator).tolist()
+        pick = draw_clips(len(clips), B, generator, self.train_data.weights)  # by corpus weight when mixed
         u = torch.rand(B, 2, generator=generator)
         flip = (torch.rand(B, generator=generator) < self.cfg.flip).tolist()
         jitter = (torch.rand(B, 3, generator=generator) * 2 - 1) * self.cfg.color_jitter  # drawn for every item

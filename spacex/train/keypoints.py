@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacex import files
+from spacex import devices, files
 from spacex.checkpoint import load_model
 from spacex.config import Config
 from spacex.crop import to_float
@@ -26,30 +26,33 @@ from spacex.train.fv2v import FrameData
 
 
 @torch.no_grad()
-def extract_keypoints(cfg: Config, device: str = "cpu") -> dict:
+def extract_keypoints(cfg: Config, device: str = "auto", batch: int = 32) -> dict:
+    """Every clip's keypoints, `batch` frames per forward pass on `device` (spacex.devices)."""
+    device = devices.resolve(device)
     model, _ = load_model(Path(cfg.fv2v.out) / "last.pt", FaceVid2Vid, device)
     out = Path(cfg.fv2v.keypoints)
     out.mkdir(parents=True, exist_ok=True)
-    clips = frames = 0
+    clips = n_frames = 0
     for split in ("train", "val", "test"):
         try:
             data = FrameData(cfg.pack.out, split, model.args.resolution)
         except ValueError:  # no clip of this split
             continue
         for c in data.clips:
-            x = to_float(data.frames(c)).to(device)  # (T, 3, S, S), from the store's pack
-            src = model.source_features(x[:1])
-            kps = model.keypoints_of(src["kp_canonical"], x)  # (T, K, 3)
+            frames = data.frames(c)  # (T, 3, S, S) uint8, from the store's pack
+            src = model.source_features(to_float(frames[:1]).to(device))
+            kps = torch.cat([model.keypoints_of(src["kp_canonical"], to_float(frames[t:t + batch]).to(device))
+                             for t in range(0, len(frames), batch)])  # (T, K, 3)
             with files.atomic_path(out / f"{c['clip_id']}.npz") as tmp:
                 np.savez(tmp, driving=kps.cpu().numpy(), source=src["kp"][0].cpu().numpy(),
                          canonical=src["kp_canonical"][0].cpu().numpy())
-            clips, frames = clips + 1, frames + len(x)
-    return {"clips": clips, "frames": frames}
+            clips, n_frames = clips + 1, n_frames + len(frames)
+    return {"clips": clips, "frames": n_frames, "device": str(device)}
 
 
-def main(cfg: Config, report_dir: str | Path | None = None) -> dict:
+def main(cfg: Config, report_dir: str | Path | None = None, device: str = "auto") -> dict:
     t0 = time.perf_counter()
-    summary = extract_keypoints(cfg)
+    summary = extract_keypoints(cfg, device)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     if report_dir:
         Path(report_dir).mkdir(parents=True, exist_ok=True)

@@ -65,10 +65,9 @@ class L2LTask(SequenceTask):
 
     def plan(self, step, rank, world, generator) -> list:
         """Per item: (clip, frames (W,), mask (W,), augmentation seed or None)."""
-        lengths = [c["n_frames"] for c in self.train_data.clips]
         return [(k, idx, m, augment_seed(self.cfg.train.seed, step, b, u[0], self.cfg.audio_augment))
-                for b, k, idx, m, u in sample_windows(lengths, self.cfg.train.batch_size, self.cfg.window, rank,
-                                                      world, generator)]
+                for b, k, idx, m, u in sample_windows(self.train_data, self.cfg.train.batch_size, self.cfg.window,
+                                                      rank, world, generator)]
 
     def item(self, planned) -> dict:
         k, idx, m, aug = planned

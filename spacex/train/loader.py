@@ -13,6 +13,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
+def draw_clips(n: int, batch_size: int, generator: torch.Generator, weights=None) -> list[int]:
+    """The clip index of each item of a global batch: uniform over n clips, or by `weights` (n,) probabilities
+    (a mixed corpus: spacex.preprocess.packed.Packed.clip_weights)."""
+    if weights is None:
+        return torch.randint(n, (batch_size,), generator=generator).tolist()
+    return torch.multinomial(torch.as_tensor(weights, dtype=torch.float64), batch_size, replacement=True,
+                             generator=generator).tolist()
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 

@@ -39,7 +39,7 @@ class PoseGenTask(SequenceTask):
 
     def plan(self, step, rank, world, generator) -> list:
         """Per item: (clip, frames (W,), the K noise draws (K, noise_dim), augmentation seed or None)."""
-        items = sample_windows([c["n_frames"] for c in self.train_data.clips], self.cfg.train.batch_size,
+        items = sample_windows(self.train_data, self.cfg.train.batch_size,
                                self.cfg.window, rank, world, generator)
         z = torch.randn(self.cfg.train.batch_size, self.cfg.samples, self.args.noise_dim, generator=generator)
         return [(k, idx, z[b], augment_seed(self.cfg.train.seed, step, b, u[0], self.cfg.audio_augment))

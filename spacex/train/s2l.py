@@ -83,7 +83,7 @@ class S2LTask(SequenceTask):
         """Per item: (clip, frames (W,), mask (W,), photo clip, photo frame, augmentation seed or None)."""
         data = self.train_data
         items = []
-        for b, k, idx, m, u in sample_windows([c["n_frames"] for c in data.clips], self.cfg.train.batch_size,
+        for b, k, idx, m, u in sample_windows(data, self.cfg.train.batch_size,
                                               self.cfg.window, rank, world, generator):
             pool = self.pools[k]
             j = pool[int(u[0] * len(pool)) % len(pool)]  # a frame of a pool clip plays the photo

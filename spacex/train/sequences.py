@@ -11,6 +11,7 @@ import torch
 
 from spacex.preprocess import audio as audiofeat
 from spacex.preprocess.packed import Packed
+from spacex.train.loader import draw_clips
 from spacex.train.trainer import Task
 
 
@@ -23,6 +24,8 @@ class SequenceData:
         if not self.clips:
             raise ValueError(f"no {split} clips in {pack_dir}")
         self.settings = self.pack.settings
+        self.lengths = [c["n_frames"] for c in self.clips]
+        self.weights = self.pack.clip_weights(self.clips)  # None: one corpus, uniform draws
 
     def get(self, c: dict, key: str, rows=None) -> np.ndarray:
         return self.pack.get(c, key, rows)
@@ -51,14 +54,16 @@ def augment_seed(seed: int, step: int, b: int, u: float, p: float) -> int | None
     return int(np.random.SeedSequence([seed, step, b]).generate_state(1)[0]) if u < p else None
 
 
-def sample_windows(lengths: list[int], batch_size: int, window: int, rank: int, world: int,
+def sample_windows(data: SequenceData, batch_size: int, window: int, rank: int, world: int,
                    generator: torch.Generator):
     """The global batch of one step: for this rank's items, (item b, clip index, frame indices (W,), mask (W,), u).
 
-    Clips shorter than the window repeat their last frame, masked out. `u` is a spare uniform number per
-    item (e.g. for choosing a source frame or an augmentation variant).
+    Clips are drawn uniformly, or by their corpus's weight in a mixed corpus. Clips shorter than the window repeat
+    their last frame, masked out. `u` is a spare uniform number per item (e.g. for choosing a source frame or an
+    augmentation variant).
     """
-    pick = torch.randint(len(lengths), (batch_size,), generator=generator).tolist()
+    lengths = data.lengths
+    pick = draw_clips(len(lengths), batch_size, generator, data.weights)
     u = torch.rand(batch_size, 3, generator=generator).numpy()
     items = []
     for b in range(rank, batch_size, world):

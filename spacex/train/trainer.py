@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from spacex import checkpoint, files, tracking
+from spacex import checkpoint, devices, files, tracking
 from spacex.config import TrainConfig, WandbConfig
 from spacex.errors import ConfigError
 from spacex.preprocess import store
@@ -99,12 +99,6 @@ class Task:
 
 def _dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
-    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
 
 
 class _Logger:
@@ -223,9 +217,9 @@ def _build(task: Task, cfg: TrainConfig, out: Path, run_config: dict) -> _Run:
     rank, world, local_rank = _dist_env()
     if cfg.batch_size % world:  # rank r takes items r::world of the global batch: each the same share
         raise ConfigError(f"{task.name}.train.batch_size = {cfg.batch_size} is not divisible by the {world} processes")
+    device = devices.resolve(cfg.device, local_rank)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
-    device = _device(cfg, local_rank)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     out.mkdir(parents=True, exist_ok=True)

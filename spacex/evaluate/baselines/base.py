@@ -377,7 +377,7 @@ def face_points(images: Sequence[np.ndarray], min_prob: float = 0.9) -> np.ndarr
 
     pts = []
     with torch.no_grad():
-        boxes, probs, marks = _mtcnn().detect(list(images), landmarks=True)
+        boxes, probs, marks = _mtcnn("cpu").detect(list(images), landmarks=True)
     for b, p, m in zip(boxes, probs, marks):
         if b is None:
             continue
