@@ -278,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", required=True, choices=["voxceleb2", "mead", "ravdess", "folder"])
     p.add_argument("src", help="dataset root (read only: never modified)")
     p.add_argument("dst", help="output corpus folder")
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the output clips (default 30)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="convert every clip to this frame rate (default: keep each clip's own rate; preprocessing "
+                        "resamples the tracks to the model rate)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_ingest)

@@ -77,6 +77,7 @@ class PreprocessConfig:
 
     out: str = "build/preprocess"  # the store
     backend: str = "dlib"  # landmarks: groundtruth | dlib | face_alignment
+    fps: float = 30.0  # the model rate: every per-frame track of the store; clips at other rates are resampled
     sample_rate: int = 16_000  # audio rate of the store
     n_mfcc: int = 40
     n_fft: int = 1024  # MFCC window, samples

@@ -182,3 +182,43 @@ def test_corpora_mix_with_weights_and_each_clip_keeps_its_origin(small_corpus, t
     assert Packed(tmp_path / "store" / "packed").clip_weights([c]) is None  # one corpus: uniform draws
     with pytest.raises(config.ConfigError, match="weight > 0"):
         config.load("smoke", overrides={"corpus.root": {a: 0}}).corpus.roots()
+
+
+def test_a_25_fps_clip_is_resampled_in_time_not_by_repeating_frames(small_corpus, small_store, tmp_path):
+    """A clip kept at its native 25 fps: the store's tracks are at the model's 30 fps, interpolated in time (no
+    repeated rows, close to the 30 fps original's), the audio exactly as long, the native rate recorded; the pack's
+    frames are the native frames nearest each 30 fps instant."""
+    from spacex.corpus.ingest import ingest
+    from spacex.preprocess import run
+
+    row = next(r for r in clipfmt.read_manifest(small_corpus) if r["split"] == "train")
+    src = clipfmt.clip_paths(small_corpus, row["clip_id"])["video"]
+    frames30, _ = media.read_frames(src)
+    audio, sr = media.read_audio(src, 48_000)
+    n25 = int(round(len(frames30) * 25 / 30))
+    frames25 = frames30[np.minimum(np.round(np.arange(n25) * 30 / 25).astype(int), len(frames30) - 1)]
+    (tmp_path / "videos" / "alice").mkdir(parents=True)
+    media.write_video(tmp_path / "videos" / "alice" / "clip.mp4", frames25, 25, audio[: int(n25 / 25 * sr)], sr)
+    corpus = tmp_path / "c25"
+    ingest("folder", tmp_path / "videos", corpus, workers=1, progress=False)
+    assert float(clipfmt.read_manifest(corpus)[0]["fps"]) == 25.0  # kept native
+    out = tmp_path / "store"
+    cfg = config.load("smoke", overrides={"corpus.root": str(corpus), "preprocess.out": str(out),
+                                          "preprocess.workers": 1, "pack.out": str(out / "packed")})
+    run.run(cfg, progress=False)
+    cid = store.read_manifest(out)["clips"][0]["clip_id"]
+    meta, arr = store.read_meta(out, cid), store.read_clip(out, cid)
+    assert (meta["fps"], meta["source_fps"], meta["source_frames"]) == (30.0, 25.0, n25)
+    T = meta["n_frames"]
+    assert T == int(round(n25 * 30 / 25)) and len(arr["mfcc"]) == T and len(arr["audio"]) == round(T / 30 * 16000)
+    repeated = np.all(arr["landmarks"][1:] == arr["landmarks"][:-1], axis=(1, 2))
+    assert not repeated.any()  # frame repetition would make 1 row in 6 a copy
+    ref = store.read_clip(small_store[0], row["clip_id"])["landmarks"]  # the 30 fps original, same backend
+    n = min(T, len(ref))
+    assert np.abs(arr["landmarks"][:n, :, :2] - ref[:n, :, :2]).mean() < 1.5  # pixels, 128 px frames
+    pack.main(cfg)
+    p = Packed(out / "packed")
+    c = p.clips("train")[0]
+    native = crop_frames(media.read_frames(clipfmt.clip_paths(corpus, cid)["video"])[0], arr["crop_box"], 128).numpy()
+    nearest = np.minimum(np.round(np.arange(T) * 25 / 30).astype(int), n25 - 1)
+    np.testing.assert_array_equal(p.frames(c, 128), native[nearest])

@@ -36,12 +36,18 @@ def _run(layouts, layout, tmp_path):
 
 def test_voxceleb2(layouts, tmp_path):
     report, skipped, rows = _run(layouts, "voxceleb2", tmp_path)
-    assert report["clips"] == 2 and report["converted"] == 1 and report["copied"] == 1
+    assert report["clips"] == 2 and report["copied"] == 2
     assert {r["speaker"] for r in rows.values()} == {"id00012"}
-    assert all(float(r["fps"]) == 30.0 for r in rows.values())  # the 25 fps clip was converted
+    assert sorted(float(r["fps"]) for r in rows.values()) == [25.0, 30.0]  # each clip keeps its own rate
     assert skipped["id00099/xyz/00001.mp4"] == "no audio stream"
     assert "id00099/xyz/00002.mp4" in skipped  # truncated
     assert skipped["id00099/notes.txt"].startswith("not a video file")
+
+
+def test_a_given_rate_converts(layouts, tmp_path):
+    report = ingest("voxceleb2", layouts["voxceleb2"], tmp_path / "out", fps=30.0, workers=1, progress=False)
+    rows = clipfmt.read_manifest(tmp_path / "out")
+    assert report["converted"] == 1 and all(float(r["fps"]) == 30.0 for r in rows)
 
 
 def test_mead_labels_and_separate_audio(layouts, tmp_path):

@@ -17,8 +17,10 @@ Layouts (what is read from the path):
 
 Every file is decoded in full (a truncated file fails here, not in training), must have a video stream
 and an audio stream (or a sidecar audio file as above), a sane frame rate and duration, and audio as long as
-the video (within `max_av_gap_s`). Clips already H.264 + AAC at the target fps are copied; others are
-converted (frames resampled to the target fps, audio to mono AAC). The source folder is only read.
+the video (within `max_av_gap_s`). Clips keep their native frame rate (preprocessing resamples the per-frame
+tracks to the model rate: docs/preprocess.md, "Frame rates"); `fps` converts them to one rate instead (frames
+repeated or dropped). Clips already H.264 + AAC (at `fps`, if given) are copied; others are converted (audio to
+mono AAC). The source folder is only read.
 Every rejected file is listed in <dst>/skipped.csv with its reason. Splits are by speaker (hash-based, so
 they are stable when the dataset grows).
 
@@ -175,9 +177,11 @@ def _convert(video: Path, audio_src: Path, out: Path, fps: float, n_out: int) ->
     media.write_video(out, frames(), fps, audio, OUT_SAMPLE_RATE)
 
 
-def ingest_one(cand: Candidate, dst: Path, fps: float, limits: Limits) -> clipfmt.ClipMeta:
-    """Validate and convert one file; raises media.MediaError with the reason to skip it."""
+def ingest_one(cand: Candidate, dst: Path, fps: float | None, limits: Limits) -> clipfmt.ClipMeta:
+    """Validate and convert one file (to `fps`, or at its own rate when None); raises media.MediaError with the
+    reason to skip it."""
     info = media.probe(cand.path)
+    fps = fps or info.fps
     lo, hi = limits.fps_range
     if not lo <= info.fps <= hi:
         raise media.MediaError(f"frame rate {info.fps:.2f} outside {lo}-{hi}")
@@ -210,7 +214,7 @@ def ingest_one(cand: Candidate, dst: Path, fps: float, limits: Limits) -> clipfm
         n_frames, sr = info.n_frames, info.sample_rate
         action = "copied"
     else:
-        n_frames = int(round(info.video_duration * fps))
+        n_frames = info.n_frames if fps == info.fps else int(round(info.video_duration * fps))
         _convert(cand.path, audio_src, out, fps, n_frames)
         sr = OUT_SAMPLE_RATE
         action = "converted"
@@ -251,7 +255,7 @@ def _claim_ids(cands: list[Candidate], existing: dict[str, dict], src: Path) -> 
     return ok, skipped
 
 
-def ingest(layout: str, src: str | Path, dst: str | Path, fps: float = 30.0, workers: int = 2,
+def ingest(layout: str, src: str | Path, dst: str | Path, fps: float | None = None, workers: int = 2,
            limits: Limits | None = None, progress: bool = True) -> dict:
     """Ingest a dataset folder into a corpus; returns {'clips', 'skipped': [(path, reason)], ...}."""
     src, dst = Path(src).resolve(), Path(dst).resolve()

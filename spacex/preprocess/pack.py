@@ -86,8 +86,11 @@ def _write_shard(args) -> str:
         maps["audio"][a:a + S] = arr["audio"]
         if sizes:  # decoded and cropped CHUNK frames at a time: a long 1080p clip is never held whole
             t, chunk = 0, []
-            root = store.read_meta(store_dir, c["clip_id"]).get("corpus", default_root)  # the clip's own corpus
+            meta = store.read_meta(store_dir, c["clip_id"])
+            root = meta.get("corpus", default_root)  # the clip's own corpus
             frames = (img for _, img in media.iter_frames(clipfmt.clip_paths(root, c["clip_id"])["video"]))
+            if meta.get("source_fps", meta["fps"]) != meta["fps"]:  # the frame nearest each model-rate instant
+                frames = _at_model_rate(frames, meta["source_fps"], meta["fps"], T, meta["source_frames"])
             for img in itertools.chain(frames, [None]):
                 if img is not None:
                     chunk.append(img)
@@ -106,6 +109,17 @@ def _write_shard(args) -> str:
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return name
+
+
+def _at_model_rate(frames, src_fps: float, fps: float, n: int, n_src: int):
+    """Video frames at src_fps -> the n frames nearest the instants k / fps (a frame repeats or drops where the
+    rates differ: face-vid2vid learns from single frames, so only the sequence tracks need true resampling)."""
+    want = np.minimum(np.round(np.arange(n) * (src_fps / fps)).astype(int), n_src - 1)
+    k = 0
+    for j, img in enumerate(frames):
+        while k < n and want[k] == j:
+            yield img
+            k += 1
 
 
 def write(store_dir: str | Path, corpora: dict[str, float], out: str | Path, sizes: list[int],

@@ -66,19 +66,26 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
     gap = len(audio) / sr - T / fps
     if abs(gap) > 2.0 / fps:
         raise SkipClip(f"audio and video lengths differ by {gap:+.3f}s")
-    n_samples = int(round(T * sr / fps))
-    audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
-
     track = track_face(frames, every=cfg.detect_every, min_face=cfg.min_face,
                        second_face_ratio=cfg.second_face_ratio, margin=cfg.crop_margin, device=cfg.device,
                        batch=cfg.batch)
     lms = _backend(cfg)(ClipInput(cid, root, frames, track))  # (T, 68, 3)
+    irises = gaze.detect(frames, lms, smoothing=1.0)  # iris centres and gaze in the eyes' own frames
+    source = {"source_fps": fps, "source_frames": T}
+    gt_path = clipfmt.clip_paths(root, cid)["gt"]
+    errors = _groundtruth_errors(root, cid, lms) if gt_path.exists() else {}
+    if abs(fps - cfg.fps) > 1e-6:  # another rate: the measured tracks are resampled in time, not frames repeated
+        T_model = int(round(T * cfg.fps / fps))
+        lms, gz, iris = (resample_track(x, fps, cfg.fps, T_model) for x in (lms, irises.gaze, irises.iris))
+        irises = gaze.IrisResult(iris=iris, gaze=gz, valid=np.isfinite(iris).all(-1).any(-1))
+        T, fps = T_model, float(cfg.fps)
+    n_samples = int(round(T * sr / fps))  # exactly T / fps seconds
+    audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
 
     fit = pose.fit_pose(lms, smoothing=cfg.pose_smoothing)
     norm = pose.normalize(lms, fit)
     ear = eyes.openness(norm)
     blink, blink_events = eyes.detect_blinks(ear, fps, cfg.blink_ratio)
-    irises = gaze.detect(frames, lms, smoothing=1.0)  # iris centres and gaze in the eyes' own frames
     mfcc = audiofeat.mfcc_per_frame(audio, sr, fps, T, cfg.n_mfcc, cfg.n_fft, cfg.n_mels)
     emotion, labeled = emo.vector(meta_in.emotion, meta_in.intensity, cfg.emotions)
 
@@ -96,20 +103,32 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
         "emotion_labeled": labeled, "speaker": meta_in.speaker, "identity": meta_in.identity,
         "corpus": str(root), "dataset": meta_in.dataset,  # the clip's origin (a mixed store has several)
         "blinks": [[round(a, 3), round(b, 3)] for a, b in blink_events], "face_size": track.face_size,
-        "shapes": {k: list(v.shape) for k, v in arrays.items()},
+        "shapes": {k: list(v.shape) for k, v in arrays.items()}, **source, **errors,
     }  # no wall-clock timings in the store: it must repeat byte for byte (stage train_fv2v depends on it)
-    gt_path = clipfmt.clip_paths(root, cid)["gt"]
-    if gt_path.exists():
+    if errors and T == source["source_frames"]:  # pose and gaze against the ground truth, at its own rate
         gt_all = clipfmt.read_groundtruth(root, cid)
-        gt = gt_all["landmarks"].astype(np.float64)
-        meta["nme"] = nme(lms, gt)
-        meta["nme_mouth"] = nme(lms, gt, lm.MOUTH)
         meta["pose_error_deg"] = np.abs(fit.rotation - gt_all["rotation"]).mean(0).round(3).tolist()  # yaw, pitch, roll
         if "gaze" in gt_all:  # SynthTalk 2+: gaze error (eye widths) on frames where the iris was seen
             seen = irises.valid
             meta["gaze_error"] = np.abs(irises.gaze[seen] - gt_all["gaze"][seen]).mean(0).round(4).tolist() \
                 if seen.any() else None
     return arrays, meta
+
+
+def _groundtruth_errors(root: Path, cid: str, lms: np.ndarray) -> dict:
+    """The backend's NME against a SynthTalk clip's ground truth, on the video's own frames."""
+    gt = clipfmt.read_groundtruth(root, cid)["landmarks"].astype(np.float64)
+    return {"nme": nme(lms, gt), "nme_mouth": nme(lms, gt, lm.MOUTH)}
+
+
+def resample_track(x: np.ndarray, src_fps: float, fps: float, n: int) -> np.ndarray:
+    """A per-frame track (T, ...) at src_fps -> (n, ...) at fps, linear in time; NaN (e.g. an unseen iris) where
+    a frame it draws from is NaN; the last frame holds past the end."""
+    pos = np.minimum(np.arange(n) * (src_fps / fps), len(x) - 1)  # source frame position of each output frame
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, len(x) - 1)
+    w = (pos - i0).reshape(-1, *[1] * (x.ndim - 1))
+    return np.where(w == 0, x[i0], x[i0] * (1 - w) + x[i1] * w)
 
 
 def _init_worker() -> None:
