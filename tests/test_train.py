@@ -92,6 +92,33 @@ def test_ddp_two_processes_match_one_for_the_other_sequence_stages(small_store, 
     assert sum(float((a[k] - b[k]).abs().max()) for k in a) < 1e-2
 
 
+@pytest.mark.parametrize("stage", ["s2l", "posegen"])
+def test_validation_is_sharded_over_ranks_and_gives_the_one_process_figures(train_store, tmp_path, stage):
+    """2 gloo ranks validate 4 clips, 2 each, and exchange their sums: the run's metrics equal those one process
+    computes with the run's own final weights (rank 0's 2 clips alone would give other figures)."""
+    from spacex.cli import _overrides as parse
+    from spacex.models.posegen import PoseGen
+    from spacex.train import posegen, trainer
+
+    train = {"steps": 2, "batch_size": 4, "log_every": 1, "eval_every": 2, "ckpt_every": 2}
+    sets = [f"preprocess.out={train_store}", f"pack.out={train_store / 'packed'}", f"{stage}.out={tmp_path / 'ddp'}",
+            f"{stage}.window=24", *(f"{stage}.train.{k}={v}" for k, v in train.items())]
+    _train_cli(sets, nproc=2, stage=stage, port=29536)
+    ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    cfg = config.load("smoke", overrides=parse(sets))
+    task, net = (s2l.S2LTask(cfg), Speech2Landmarks) if stage == "s2l" else (posegen.PoseGenTask(cfg), PoseGen)
+    assert task.val_items() == 4
+    model, _ = load_model(tmp_path / "ddp" / "last.pt", net)
+    one = trainer.validate(task, model.eval(), torch.device("cpu"))
+    assert set(one) == set(ddp)
+    for k in one:
+        assert ddp[k] == pytest.approx(one[k], rel=1e-5, abs=1e-7), k
+    with torch.no_grad():
+        items = [task.validate_item(model, torch.device("cpu"), i) for i in (0, 2)]
+    half = task.summarize({key: items[0][key] + items[1][key] for key in items[0]})
+    assert any(half[k] != pytest.approx(one[k], rel=1e-3) for k in one)  # the test can tell a missing rank
+
+
 def test_ddp_face_vid2vid_keeps_generator_and_discriminator_equal_on_every_rank(small_corpus, small_store, tmp_path):
     """2 gloo ranks, 3 steps of face-vid2vid with the GAN on: the trainer compares every parameter over the ranks
     at each checkpoint (trainer._check_ranks_agree) and stops when they differ, as the discriminator did when it

@@ -149,24 +149,29 @@ class FV2VTask(Task):
         opt.step()
         return {"discriminator": float(d.detach())}
 
+    def val_items(self) -> int:
+        return len(self.val_data.clips)
+
     @torch.no_grad()
-    def validate(self, model, device) -> dict:
-        l1 = base_l1 = p = base_p = 0.0
-        n = 0
-        for c in self.val_data.clips:
-            frames = to_float(self.val_data.frames(c)).to(device)  # (T, 3, S, S)
-            source = frames[:1]
-            src = model.source_features(source)
-            for j in range(0, len(frames), 4):
-                drv = frames[j:j + 1]
-                kp_d, _ = model.driving_keypoints(src["kp_canonical"], drv)
-                fake = model.render(source, src, kp_d)
-                l1 += float((fake - drv).abs().mean())
-                base_l1 += float((source - drv).abs().mean())
-                p += psnr(fake, drv)
-                base_p += psnr(source, drv)
-                n += 1
-        return {"l1": l1 / n, "psnr": p / n, "baseline_copy_l1": base_l1 / n, "baseline_copy_psnr": base_p / n}
+    def validate_item(self, model, device, k) -> dict:
+        """Every 4th frame of clip k re-enacted from its first: sums of L1 and PSNR, and of copying the source."""
+        frames = to_float(self.val_data.frames(self.val_data.clips[k])).to(device)  # (T, 3, S, S)
+        source = frames[:1]
+        src = model.source_features(source)
+        sums = {"l1": 0.0, "psnr": 0.0, "baseline_copy_l1": 0.0, "baseline_copy_psnr": 0.0, "frames": 0.0}
+        for j in range(0, len(frames), 4):
+            drv = frames[j:j + 1]
+            kp_d, _ = model.driving_keypoints(src["kp_canonical"], drv)
+            fake = model.render(source, src, kp_d)
+            sums["l1"] += float((fake - drv).abs().mean())
+            sums["baseline_copy_l1"] += float((source - drv).abs().mean())
+            sums["psnr"] += psnr(fake, drv)
+            sums["baseline_copy_psnr"] += psnr(source, drv)
+            sums["frames"] += 1
+        return sums
+
+    def summarize(self, sums) -> dict:
+        return {k: sums[k] / sums["frames"] for k in ("l1", "psnr", "baseline_copy_l1", "baseline_copy_psnr")}
 
 
     def samples(self, model, device, out: Path) -> dict[str, Path]:

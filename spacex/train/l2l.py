@@ -83,19 +83,21 @@ class L2LTask(SequenceTask):
         loss = ((pred - batch["target"]).abs() * mask).sum() / (mask.sum() * pred.shape[2] * 3)
         return loss, {}
 
-    def validate(self, model, device) -> dict:
-        err = base = 0.0
-        n = 0
+    def val_items(self) -> int:
+        return len(self.val_data.clips)
+
+    def validate_item(self, model, device, k) -> dict:
         data = self.val_data
-        for c in data.clips:
-            t = lambda x: torch.from_numpy(x[None]).to(device)  # noqa: E731
-            x, (driving, source) = data.inputs(c), data.keypoints(c)
-            pred, _ = model(t(x["landmarks"]), t(data.mfcc(c)), t(source), t(x["emotion"]), gaze=t(x["gaze"]))
-            target = t(driving)
-            err += float((pred - target).abs().mean()) * len(driving)
-            base += float((t(source)[:, None] - target).abs().mean()) * len(driving)
-            n += len(driving)
-        return {"kp_l1": err / n, "baseline_source_kp_l1": base / n}
+        c = data.clips[k]
+        t = lambda x: torch.from_numpy(x[None]).to(device)  # noqa: E731
+        x, (driving, source) = data.inputs(c), data.keypoints(c)
+        pred, _ = model(t(x["landmarks"]), t(data.mfcc(c)), t(source), t(x["emotion"]), gaze=t(x["gaze"]))
+        target = t(driving)
+        return {"err": float((pred - target).abs().mean()) * len(driving),
+                "base": float((t(source)[:, None] - target).abs().mean()) * len(driving), "frames": float(len(driving))}
+
+    def summarize(self, sums) -> dict:
+        return {"kp_l1": sums["err"] / sums["frames"], "baseline_source_kp_l1": sums["base"] / sums["frames"]}
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:

@@ -61,30 +61,41 @@ class PoseGenTask(SequenceTask):
         loss = err.min(1).values.mean() + self.cfg.velocity_weight * vel
         return loss, {"best_of_k": float(err.min(1).values.mean().detach()), "mean_of_k": float(err.mean().detach())}
 
-    def validate(self, model, device):
-        g = torch.Generator().manual_seed(1234)
-        best, mean, still, spread, n = 0.0, 0.0, 0.0, 0.0, 0
-        vel_fake, vel_real = [], []
+    def val_items(self) -> int:
+        return len(self.val_data.clips)
+
+    def validate_item(self, model, device, k) -> dict:
+        """Clip k's error sums over frames and its velocity moments (sum, sum of squares, count per pose channel),
+        with noise from a generator of its own (the same draws on any rank)."""
         data = self.val_data
-        for c in data.clips:
-            target = torch.from_numpy(data.pose(c)).to(device)
-            s = model.sample(torch.from_numpy(data.mfcc(c)[None]).to(device),
-                             torch.from_numpy(data.get(c, "emotion")[None]).to(device),
-                             n=self.cfg.samples, generator=g)[:, 0]  # (K, T, 6)
-            err = (s - target[None]).abs().mean((1, 2))  # (K,)
-            T = len(target)
-            best += float(err.min()) * T
-            mean += float(err.mean()) * T
-            still += float(target.abs().mean()) * T
-            spread += float(s.std(0).mean()) * T
-            n += T
-            vel_fake.append((s[:, 1:] - s[:, :-1]).flatten(0, 1).cpu())
-            vel_real.append((target[1:] - target[:-1]).cpu())
+        c = data.clips[k]
+        g = torch.Generator().manual_seed(1234 + k)
+        target = torch.from_numpy(data.pose(c)).to(device)
+        s = model.sample(torch.from_numpy(data.mfcc(c)[None]).to(device),
+                         torch.from_numpy(data.get(c, "emotion")[None]).to(device),
+                         n=self.cfg.samples, generator=g)[:, 0]  # (K, T, 6)
+        err = (s - target[None]).abs().mean((1, 2))  # (K,)
+        T = len(target)
+        sums = {"best": float(err.min()) * T, "mean": float(err.mean()) * T, "still": float(target.abs().mean()) * T,
+                "spread": float(s.std(0).mean()) * T, "frames": float(T)}
+        for name, v in (("fake", (s[:, 1:] - s[:, :-1]).flatten(0, 1)), ("real", target[1:] - target[:-1])):
+            v = v.double().cpu()
+            sums |= {f"{name}_n": float(len(v)), **{f"{name}_s{j}": float(v[:, j].sum()) for j in range(6)},
+                     **{f"{name}_q{j}": float((v[:, j] ** 2).sum()) for j in range(6)}}
+        return sums
+
+    def summarize(self, sums) -> dict:
+        def std(name):  # (6,) sample standard deviation of a velocity channel over all clips' frames
+            n = sums[f"{name}_n"]
+            return np.array([max(sums[f"{name}_q{j}"] - sums[f"{name}_s{j}"] ** 2 / n, 0) / (n - 1)
+                             for j in range(6)]) ** 0.5
+
         # Motion realism: how much the samples move compared with real heads (1 = as much; still head = 0).
-        ratio = torch.cat(vel_fake).std(0) / (torch.cat(vel_real).std(0) + 1e-8)  # (6,)
-        return {"best_of_k_l1": best / n, "mean_of_k_l1": mean / n, "baseline_still_l1": still / n,
-                "sample_spread": spread / n, "motion_ratio_rotation": float(ratio[:3].mean()),
-                "motion_ratio_translation": float(ratio[3:5].mean())}
+        ratio = std("fake") / (std("real") + 1e-8)  # (6,)
+        n = sums["frames"]
+        return {"best_of_k_l1": sums["best"] / n, "mean_of_k_l1": sums["mean"] / n,
+                "baseline_still_l1": sums["still"] / n, "sample_spread": sums["spread"] / n,
+                "motion_ratio_rotation": float(ratio[:3].mean()), "motion_ratio_translation": float(ratio[3:5].mean())}
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:

@@ -106,8 +106,14 @@ class S2LTask(SequenceTask):
         mouth = ((pred - batch["target"])[..., lm.MOUTH, :2].norm(dim=-1) * batch["mask"][..., None]).sum()
         return loss, {"mouth_lmd": float(mouth.detach() / (batch["mask"].sum() * len(lm.MOUTH)))}
 
-    def validate(self, model, device) -> dict:
-        return evaluate(model, self.val_data, device, self.cfg.source)
+    def val_items(self) -> int:
+        return len(self.val_data.clips)
+
+    def validate_item(self, model, device, k) -> dict:
+        return clip_errors(model, self.val_data, device, k, self.cfg.source)
+
+    def summarize(self, sums) -> dict:
+        return summarize_errors(sums)
 
     def samples(self, model, device, out: Path) -> dict[str, Path]:
         """A val clip: true vs predicted landmarks as a video with its sound, and the mouth-opening trace."""
@@ -125,27 +131,30 @@ class S2LTask(SequenceTask):
                 "mouth_trace": samples.mouth_trace(out / f"{c['clip_id']}_mouth.png", pred, truth, c["fps"])}
 
 
-def evaluate(model: Speech2Landmarks, data: S2LData, device, source_mode: str = "clip") -> dict:
-    """LMD (2D, units of ear distance) of the model and of 'repeat the source landmarks' on whole clips; the
-    photo is chosen as in training (`S2LData.photo`)."""
-    sums = {k: 0.0 for k in ("mouth_lmd", "face_lmd", "baseline_mouth_lmd", "baseline_face_lmd")}
-    frames, corrs = 0, []
-    for k, c in enumerate(data.clips):
-        target = torch.from_numpy(data.landmarks(c)).to(device)  # (T, 68, 3)
-        source = torch.from_numpy(data.photo(k, source_mode)).to(device)  # (1, 68, 3)
-        pred, _ = model(torch.from_numpy(data.mfcc(c)[None]).to(device), source,
-                        torch.from_numpy(data.get(c, "emotion")[None]).to(device))
-        pred = pred[0].float()
-        for name, p in (("", pred), ("baseline_", source.expand_as(target))):
-            d = (p - target)[..., :2].norm(dim=-1)  # (T, 68)
-            sums[f"{name}mouth_lmd"] += float(d[:, lm.MOUTH].mean(1).sum())
-            sums[f"{name}face_lmd"] += float(d.mean(1).sum())
-        frames += len(target)
-        po, to = lm.mouth_opening(pred.cpu().numpy()), lm.mouth_opening(target.cpu().numpy())
-        if po.std() > 1e-8 and to.std() > 1e-8:
-            corrs.append(float(np.corrcoef(po, to)[0, 1]))
-    out = {k: v / frames for k, v in sums.items()}
-    out["mouth_open_corr"] = float(np.mean(corrs)) if corrs else 0.0
+def clip_errors(model: Speech2Landmarks, data: S2LData, device, k: int, source_mode: str = "clip") -> dict:
+    """Clip k's LMD sums over frames (2D, units of ear distance) of the model and of 'repeat the source landmarks',
+    and its mouth-opening correlation; the photo is chosen as in training (`S2LData.photo`)."""
+    c = data.clips[k]
+    target = torch.from_numpy(data.landmarks(c)).to(device)  # (T, 68, 3)
+    source = torch.from_numpy(data.photo(k, source_mode)).to(device)  # (1, 68, 3)
+    pred, _ = model(torch.from_numpy(data.mfcc(c)[None]).to(device), source,
+                    torch.from_numpy(data.get(c, "emotion")[None]).to(device))
+    pred = pred[0].float()
+    sums = {"frames": float(len(target)), "corr": 0.0, "corr_clips": 0.0}
+    for name, p in (("", pred), ("baseline_", source.expand_as(target))):
+        d = (p - target)[..., :2].norm(dim=-1)  # (T, 68)
+        sums[f"{name}mouth_lmd"] = float(d[:, lm.MOUTH].mean(1).sum())
+        sums[f"{name}face_lmd"] = float(d.mean(1).sum())
+    po, to = lm.mouth_opening(pred.cpu().numpy()), lm.mouth_opening(target.cpu().numpy())
+    if po.std() > 1e-8 and to.std() > 1e-8:
+        sums.update(corr=float(np.corrcoef(po, to)[0, 1]), corr_clips=1.0)
+    return sums
+
+
+def summarize_errors(sums: dict) -> dict:
+    """Per-frame LMDs and the mean mouth-opening correlation over clips, from clip_errors' totals."""
+    out = {k: sums[k] / sums["frames"] for k in ("mouth_lmd", "face_lmd", "baseline_mouth_lmd", "baseline_face_lmd")}
+    out["mouth_open_corr"] = sums["corr"] / sums["corr_clips"] if sums["corr_clips"] else 0.0
     return out
 
 

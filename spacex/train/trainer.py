@@ -71,7 +71,17 @@ class Task:
     def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
-    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
+    # Validation, sharded over ranks (`validate`): item k's additive sums, then the metrics from their totals.
+    def val_items(self) -> int:
+        """How many validation items (clips) there are."""
+        raise NotImplementedError
+
+    def validate_item(self, model: torch.nn.Module, device: torch.device, k: int) -> dict[str, float]:
+        """Validation item k's sums (errors times frames, frame counts, ...): they add up over items."""
+        raise NotImplementedError
+
+    def summarize(self, sums: dict[str, float]) -> dict[str, float]:
+        """The validation metrics from the sums over all items."""
         raise NotImplementedError
 
     # Optional hooks (GAN stages): what the main optimizer trains, submodules with their own optimizer (e.g. a
@@ -95,6 +105,23 @@ class Task:
     def samples(self, model: torch.nn.Module, device: torch.device, out: Path) -> dict[str, Path]:
         """Files that show what the model does (videos with sound, plots), written under `out`."""
         return {}
+
+
+@torch.no_grad()
+def validate(task: Task, model: torch.nn.Module, device: torch.device, rank: int = 0, world: int = 1) -> dict:
+    """Validation on every rank at once: rank r takes items r::world, the ranks exchange their items' sums, and each
+    adds them up in item order, so any number of ranks gives the 1-process figures (and no rank waits at a barrier
+    while rank 0 validates alone, which risked the collective timeout at 512 px)."""
+    mine = {k: task.validate_item(model, device, k) for k in range(rank, task.val_items(), world)}
+    if world > 1:
+        parts: list = [None] * world
+        dist.all_gather_object(parts, mine)
+        mine = {k: v for part in parts for k, v in part.items()}
+    sums: dict[str, float] = {}
+    for k in sorted(mine):
+        for key, v in mine[k].items():
+            sums[key] = sums.get(key, 0.0) + v
+    return task.summarize(sums)
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -315,14 +342,10 @@ def _loop(run: _Run, start: int, stop_after: int | None, logger: _Logger) -> tup
                        f"loss {float(loss.detach()):.4f} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items())
                        + f" ({rate:.1f} it/s)")
         if n % cfg.eval_every == 0 or n == cfg.steps:
-            if run.rank == 0:
-                run.model.eval()
-                with torch.no_grad():
-                    metrics = task.validate(run.model, run.device)
-                logger.log(n, {f"val/{k}": v for k, v in metrics.items()},
-                           "val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            if run.world > 1:
-                dist.barrier()
+            run.model.eval()
+            metrics = validate(task, run.model, run.device, run.rank, run.world)
+            logger.log(n, {f"val/{k}": v for k, v in metrics.items()},  # rank 0's logger only writes
+                       "val " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         if n % cfg.ckpt_every == 0 or n == cfg.steps:
             run.save(n)
         if stop_after is not None and done >= stop_after:
