@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from spacex.errors import ConfigError
-from spacex.models.args import DERIVED, FV2VArgs, FV2VWeights, L2LArgs, PoseGenArgs, S2LArgs
+from spacex.models.args import DERIVED, EmotionArgs, FV2VArgs, FV2VWeights, L2LArgs, PoseGenArgs, S2LArgs
 
 
 @dataclass
@@ -92,7 +92,10 @@ class PreprocessConfig:
                                                          "disgust", "contempt"])
     workers: int = 2  # processes (preprocessing and the pack)
     device: str = "auto"  # MTCNN and FAN: auto (cuda where there is one) | cpu | cuda[:N]; dlib is CPU only
-    batch: int = 16  # frames per MTCNN / FAN forward pass
+    batch: int = 16  # frames per FAN forward pass
+    # sampled frames per MTCNN pass; 0: all of a clip's at once (the default: the store's boxes are those of one pass,
+    # and MTCNN's numbers depend a little on the batch); set e.g. 32 for long clips on a GPU
+    detect_batch: int = 0
 
 
 @dataclass
@@ -123,6 +126,19 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     workers: int = 0  # DataLoader worker processes per rank that read and augment batches (0: the training process,
     # fastest on 2 cores: S2L 12.5 vs 11.5 it/s with one worker; the paper profile has 6)
+
+
+@dataclass
+class EmotionConfig:
+    """The per-frame emotion classifier (`spacex train emotion`, stage `train_emotion`; spacex.train.emotion): trained
+    on the labeled clips, applied to the unlabeled ones, whose per-frame vectors the sequence stages then train with."""
+
+    out: str = "build/train/emotion"  # run folder
+    predictions: str = "build/emotion"  # <clip>.npy (T, E) per unlabeled clip, index.json
+    window: int = 48
+    model: EmotionArgs = field(default_factory=EmotionArgs)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=300, lr=3e-3, eval_every=150,
+                                                                   ckpt_every=150))
 
 
 @dataclass
@@ -243,6 +259,7 @@ class Config:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     pack: PackConfig = field(default_factory=PackConfig)
+    emotion: EmotionConfig = field(default_factory=EmotionConfig)
     s2l: S2LConfig = field(default_factory=S2LConfig)
     posegen: PoseGenConfig = field(default_factory=PoseGenConfig)
     fv2v: FV2VConfig = field(default_factory=FV2VConfig)

@@ -2,6 +2,7 @@
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,18 +143,16 @@ def test_batches_do_not_depend_on_workers_ranks_or_the_start_step(small_store, s
 
 
 
-def test_corpora_mix_with_weights_and_each_clip_keeps_its_origin(small_corpus, tmp_path):
-    """corpus.root {A: 1, B: 3}: one store over both corpora, each clip's origin recorded, frames read from each
-    clip's own corpus, training draws B's clips three times as often as A's; a clip id in two corpora is refused."""
+@pytest.fixture(scope="module")
+def mixed(small_corpus, tmp_path_factory):
+    """corpus.root {A: 1, B: 3}: A = 2 of B's videos ingested as an unlabeled folder dataset (speaker alice, split
+    train), B = the small SynthTalk corpus; preprocessed (dlib) and packed. -> (cfg, A, B)."""
     from spacex.corpus.ingest import ingest
-    from spacex.errors import CorpusError
     from spacex.preprocess import run
-    from spacex.train.loader import draw_clips
 
+    tmp_path = tmp_path_factory.mktemp("mixed")
     b = str(small_corpus)
-    with pytest.raises(CorpusError, match="in two corpora"):
-        clipfmt.read_corpora([b, b])
-    videos = tmp_path / "videos" / "alice"  # a folder dataset of one speaker (split train): 2 of B's videos
+    videos = tmp_path / "videos" / "alice"
     videos.mkdir(parents=True)
     for r in clipfmt.read_manifest(small_corpus)[:2]:
         shutil.copyfile(clipfmt.clip_paths(small_corpus, r["clip_id"])["video"], videos / f"{r['clip_id']}.mp4")
@@ -161,12 +160,27 @@ def test_corpora_mix_with_weights_and_each_clip_keeps_its_origin(small_corpus, t
     ingest("folder", videos.parent, a, workers=1, progress=False)
     out = tmp_path / "store"
     cfg = config.load("smoke", overrides={"corpus.root": {a: 1, b: 3}, "preprocess.out": str(out),
-                                          "preprocess.workers": 1, "pack.out": str(out / "packed")})
+                                          "preprocess.workers": 1, "pack.out": str(out / "packed"),
+                                          "emotion.out": str(tmp_path / "emotion_run"),
+                                          "emotion.predictions": str(tmp_path / "emotion")})
     run.run(cfg, progress=False)
+    pack.main(cfg)
+    return cfg, a, b
+
+
+def test_corpora_mix_with_weights_and_each_clip_keeps_its_origin(mixed, tmp_path):
+    """One store over both corpora, each clip's origin recorded, frames read from each clip's own corpus, training
+    draws B's clips three times as often as A's; a clip id in two corpora is refused."""
+    from spacex.errors import CorpusError
+    from spacex.train.loader import draw_clips
+
+    cfg, a, b = mixed
+    out = Path(cfg.preprocess.out)
+    with pytest.raises(CorpusError, match="in two corpora"):
+        clipfmt.read_corpora([b, b])
     metas = [store.read_meta(out, c["clip_id"]) for c in store.read_manifest(out)["clips"]]
     assert {m["corpus"] for m in metas} == {a, b}
     assert all(clipfmt.clip_paths(m["corpus"], m["clip_id"])["video"].exists() for m in metas)
-    pack.main(cfg)
     p = Packed(out / "packed")
     assert p.index["corpus_weights"] == {a: 1.0, b: 3.0}
     train = p.clips("train")
@@ -179,7 +193,7 @@ def test_corpora_mix_with_weights_and_each_clip_keeps_its_origin(small_corpus, t
     video, _ = media.read_frames(clipfmt.clip_paths(a, c["clip_id"])["video"])
     np.testing.assert_array_equal(p.frames(c, 128)[:2],
                                   crop_frames(video[:2], p.get(c, "crop_box"), 128).numpy())
-    assert Packed(tmp_path / "store" / "packed").clip_weights([c]) is None  # one corpus: uniform draws
+    assert p.clip_weights([c]) is None  # one corpus: uniform draws
     with pytest.raises(config.ConfigError, match="weight > 0"):
         config.load("smoke", overrides={"corpus.root": {a: 0}}).corpus.roots()
 
@@ -222,3 +236,31 @@ def test_a_25_fps_clip_is_resampled_in_time_not_by_repeating_frames(small_corpus
     native = crop_frames(media.read_frames(clipfmt.clip_paths(corpus, cid)["video"])[0], arr["crop_box"], 128).numpy()
     nearest = np.minimum(np.round(np.arange(T) * 25 / 30).astype(int), n25 - 1)
     np.testing.assert_array_equal(p.frames(c, 128), native[nearest])
+
+
+def test_emotion_classifier_labels_the_unlabeled_clips(mixed):
+    """Stage train_emotion on the mixed store: trained on the labeled clips, it writes per-frame vectors (T, E) for
+    the 2 unlabeled ones, which the sequence stages then read, averaged over a window; without them an unlabeled
+    clip is an error that names the stage."""
+    from spacex.train import emotion
+    from spacex.train.sequences import SequenceData
+
+    cfg, a, _ = mixed
+    cfg = config.with_overrides(cfg, {"emotion.train.steps": 20, "emotion.train.eval_every": 20,
+                                      "emotion.train.ckpt_every": 20, "emotion.train.batch_size": 4})
+    metrics = emotion.main(cfg)
+    assert metrics["unlabeled_clips_predicted"] == 2 and 0 <= metrics["clip_accuracy"] <= 1
+    assert "test_clip_accuracy" in metrics and "chance_clip_accuracy" in metrics
+    index = json.loads((Path(cfg.emotion.predictions) / "index.json").read_text())
+    data = SequenceData(cfg.pack.out, "train", cfg.emotion.predictions)
+    unlabeled = [c for c in data.clips if not c["emotion_label"]]
+    assert sorted(index["clips"]) == sorted(c["clip_id"] for c in unlabeled) and index["emotions"] == cfg.preprocess.emotions
+    c = unlabeled[0]
+    per_frame = np.load(Path(cfg.emotion.predictions) / f"{c['clip_id']}.npy")
+    assert per_frame.shape == (c["n_frames"], len(cfg.preprocess.emotions))
+    assert (per_frame >= 0).all() and (per_frame.sum(1) <= 1 + 1e-5).all()  # probabilities x intensity
+    np.testing.assert_allclose(data.get(c, "emotion", [2, 3, 4]), per_frame[2:5].mean(0), rtol=1e-6)
+    labeled = next(c for c in data.clips if c["emotion_label"])
+    np.testing.assert_array_equal(data.get(labeled, "emotion", [2, 3]), data.pack.get(labeled, "emotion"))
+    with pytest.raises(FileNotFoundError, match="spacex train emotion"):
+        SequenceData(cfg.pack.out, "train").get(c, "emotion")

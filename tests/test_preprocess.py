@@ -206,11 +206,13 @@ def test_device_resolution():
             devices.resolve("cuda:0")
 
 
-def test_store_does_not_depend_on_device_or_batch(small_corpus, tmp_path):
+def test_store_identity_leaves_out_the_device_not_the_batch(small_corpus, tmp_path):
     cfg = preprocess_config(small_corpus, tmp_path / "store")
     other = preprocess_config(small_corpus, tmp_path / "store")
-    other.preprocess.device, other.preprocess.batch = "cuda:3", 4
+    other.preprocess.device = "cuda:3"
     assert run.run_info(cfg)["config_hash"] == run.run_info(other)["config_hash"]
+    other.preprocess.detect_batch = 4
+    assert run.run_info(cfg)["config_hash"] != run.run_info(other)["config_hash"]
 
 
 def test_detection_batches_agree(small_corpus):

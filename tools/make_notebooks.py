@@ -85,6 +85,24 @@ write_notebook(
 
 
 write_notebook(
+    "notebooks/05_train_emotion.ipynb",
+    "# 05 train the emotion classifier\n\n"
+    "A per-frame emotion classifier (normalized landmarks + MFCCs -> emotion probabilities and intensity) trained on "
+    "the labeled clips, scored on held-out labeled clips, and applied to the unlabeled ones (VoxCeleb2), whose "
+    "per-frame vectors S2L, PoseGen and L2L then train with (METHOD.md). SynthTalk is all labeled: the default run "
+    "trains and scores it, and predicts nothing.\n"
+    "Outputs: `build/train/emotion` (checkpoint, log), `build/emotion` (per-frame vectors of unlabeled clips, "
+    "index.json), `reports/train_emotion/metrics.json` (accuracy on val and test against chance).",
+    'profile = "smoke"  # params.yaml profile\nreport_dir = "reports/train_emotion"',
+    [
+        "import os\n\nfrom spacex import config\nfrom spacex.train import emotion\n\n"
+        "os.chdir(config.repo_root())\ncfg = config.load(profile)\nprint(cfg.dumps())",
+        "metrics = emotion.main(cfg, report_dir=report_dir)\nmetrics",
+    ],
+)
+
+
+write_notebook(
     "notebooks/20_train_s2l.ipynb",
     "# 20 train Speech2Landmarks\n\n"
     "Trains S2L (audio MFCCs + the photo's normalized landmarks + FiLM(emotion) -> LSTM -> per-frame landmarks) "

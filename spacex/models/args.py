@@ -54,6 +54,17 @@ class PoseGenArgs(_Args):
 
 
 @dataclass
+class EmotionArgs(_Args):
+    """The per-frame emotion classifier (spacex.models.emotion)."""
+
+    n_mfcc: int = derived(40, "the store's MFCC count (preprocess.n_mfcc)")
+    n_points: int = derived(68, "the 68-point landmark scheme")
+    n_emotions: int = derived(8, "the store's emotion order (preprocess.emotions)")
+    hidden: int = 64
+    kernel: int = 9  # temporal context of each layer, frames (two layers: 2 x (kernel // 2) each side)
+
+
+@dataclass
 class L2LArgs(_Args):
     """Landmarks2Latents (spacex.models.l2l)."""
 

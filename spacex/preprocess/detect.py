@@ -34,12 +34,13 @@ def _mtcnn(device: str):
     return MTCNN(keep_all=True, device=torch.device(device), min_face_size=20, post_process=False)
 
 
-def detect_faces(frames: np.ndarray, device: str = "cpu", batch: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
-    """MTCNN on (N, H, W, 3) uint8, `batch` frames per pass -> per frame (boxes (K, 4), probabilities (K,)),
+def detect_faces(frames: np.ndarray, device: str = "cpu", batch: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """MTCNN on (N, H, W, 3) uint8, `batch` frames per pass (0: all) -> per frame (boxes (K, 4), probabilities (K,)),
     largest first."""
     import torch
 
     boxes, probs = [], []
+    batch = batch if batch > 0 else max(len(frames), 1)
     with torch.no_grad():
         for i in range(0, len(frames), batch):
             b, p = _mtcnn(device).detect(list(frames[i:i + batch]))
@@ -58,7 +59,7 @@ def detect_faces(frames: np.ndarray, device: str = "cpu", batch: int = 16) -> li
 
 def track_face(frames: np.ndarray, every: int = 5, min_face: int = 40, min_prob: float = 0.9,
                second_face_ratio: float = 0.5, margin: float = 0.35, min_found: float = 0.5, device: str = "cpu",
-               batch: int = 16) -> FaceTrack:
+               batch: int = 0) -> FaceTrack:
     """Detect on sampled frames of (T, H, W, 3) and derive the clip's stable crop box. Raises SkipClip."""
     T = len(frames)
     idx = np.unique(np.r_[np.arange(0, T, every), T - 1])

@@ -68,7 +68,7 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
         raise SkipClip(f"audio and video lengths differ by {gap:+.3f}s")
     track = track_face(frames, every=cfg.detect_every, min_face=cfg.min_face,
                        second_face_ratio=cfg.second_face_ratio, margin=cfg.crop_margin, device=cfg.device,
-                       batch=cfg.batch)
+                       batch=cfg.detect_batch)
     lms = _backend(cfg)(ClipInput(cid, root, frames, track))  # (T, 68, 3)
     irises = gaze.detect(frames, lms, smoothing=1.0)  # iris centres and gaze in the eyes' own frames
     source = {"source_fps": fps, "source_frames": T}
@@ -154,8 +154,9 @@ def _job(args) -> tuple[str, str | None, dict | None]:
 
 def run_info(cfg: Config) -> dict:
     """What identifies a store: the preprocessing settings and the corpus it reads (workers excluded)."""
-    # where and how many at a time do not name another store (a GPU's floats differ a little: docs/preprocess.md)
-    settings = {k: v for k, v in asdict(cfg.preprocess).items() if k not in ("workers", "out", "device", "batch")}
+    # the device does not name another store (a GPU's floats differ a little: docs/preprocess.md); the batch sizes
+    # do, since MTCNN's boxes move a little with them
+    settings = {k: v for k, v in asdict(cfg.preprocess).items() if k not in ("workers", "out", "device")}
     settings["corpus_root"] = cfg.corpus.root
     settings["arrays"] = sorted(store.STORE_ARRAYS)  # a store written before an array existed is stale
     return {"config_hash": store.config_hash(settings), "settings": settings, "versions": _versions()}

@@ -25,8 +25,8 @@ class L2LData(SequenceData):
     """The clips of one split that have keypoints, read when used: landmark and gaze motion from frame 0's,
     MFCCs, emotion, and the renderer's keypoints (`<keypoint_dir>/<clip>.npz`, spacex.train.keypoints)."""
 
-    def __init__(self, pack_dir: str | Path, keypoint_dir: str | Path, split: str):
-        super().__init__(pack_dir, split)
+    def __init__(self, pack_dir: str | Path, keypoint_dir: str | Path, split: str, emotion_dir: str | Path | None = None):
+        super().__init__(pack_dir, split, emotion_dir)
         self.keypoint_dir = Path(keypoint_dir)
         self.clips = [c for c in self.clips if self.keypoint_file(c).exists()]
         if not self.clips:
@@ -44,7 +44,7 @@ class L2LData(SequenceData):
         lms = target_landmarks({"landmarks": self.get(c, "landmarks", both), "crop_box": self.get(c, "crop_box")},
                                "raw") * 2
         gaze = self.get(c, "gaze", both)
-        return {"landmarks": lms[1:] - lms[:1], "gaze": gaze[1:] - gaze[:1], "emotion": self.get(c, "emotion")}
+        return {"landmarks": lms[1:] - lms[:1], "gaze": gaze[1:] - gaze[:1], "emotion": self.get(c, "emotion", rows)}
 
     def keypoints(self, c: dict, rows=None) -> tuple[np.ndarray, np.ndarray]:
         """The renderer's driving keypoints (W, K, 3) of these frames and the source keypoints (K, 3)."""
@@ -59,8 +59,8 @@ class L2LTask(SequenceTask):
 
     def __init__(self, cfg: Config):
         kp_dir = Path(cfg.fv2v.keypoints)
-        train = L2LData(cfg.pack.out, kp_dir, "train")
-        self.use_data(cfg.l2l, train, L2LData(cfg.pack.out, kp_dir, "val"),
+        train = L2LData(cfg.pack.out, kp_dir, "train", cfg.emotion.predictions)
+        self.use_data(cfg.l2l, train, L2LData(cfg.pack.out, kp_dir, "val", cfg.emotion.predictions),
                       num_kp=train.keypoints(train.clips[0], [0])[1].shape[0])  # the renderer's keypoint count
 
     def plan(self, step, rank, world, generator) -> list:

@@ -35,7 +35,8 @@ class PoseGenTask(SequenceTask):
     network = PoseGen
 
     def __init__(self, cfg: Config):
-        self.use_data(cfg.posegen, PoseData(cfg.pack.out, "train"), PoseData(cfg.pack.out, "val"))
+        self.use_data(cfg.posegen, PoseData(cfg.pack.out, "train", cfg.emotion.predictions),
+                      PoseData(cfg.pack.out, "val", cfg.emotion.predictions))
 
     def plan(self, step, rank, world, generator) -> list:
         """Per item: (clip, frames (W,), the K noise draws (K, noise_dim), augmentation seed or None)."""
@@ -49,7 +50,7 @@ class PoseGenTask(SequenceTask):
         k, idx, z, aug = planned
         data = self.train_data
         c = data.clips[k]
-        return {"mfcc": data.mfcc(c, idx, aug), "target": data.pose(c, idx), "emotion": data.get(c, "emotion"), "z": z}
+        return {"mfcc": data.mfcc(c, idx, aug), "target": data.pose(c, idx), "emotion": data.get(c, "emotion", idx), "z": z}
 
     def loss(self, model, batch):
         K = batch["z"].shape[1]

@@ -40,10 +40,10 @@ class S2LData(SequenceData):
     """The clips of one split, read from the pack: MFCCs (T, n_mfcc), landmarks (T, 68, 3) in the learned space,
     emotion (E,); which clips may play the photo."""
 
-    def __init__(self, pack_dir: str | Path, split: str, space: str):
+    def __init__(self, pack_dir: str | Path, split: str, space: str, emotion_dir: str | Path | None = None):
         if space not in ("normalized", "raw"):
             raise ValueError(f"unknown landmark space {space!r} (normalized | raw)")
-        super().__init__(pack_dir, split)
+        super().__init__(pack_dir, split, emotion_dir)
         self.space = space
 
     def landmarks(self, c: dict, rows=None) -> np.ndarray:
@@ -72,8 +72,8 @@ class S2LTask(SequenceTask):
 
     def __init__(self, cfg: Config):
         s = cfg.s2l
-        train = S2LData(cfg.pack.out, "train", s.space)
-        self.use_data(s, train, S2LData(cfg.pack.out, "val", s.space))
+        train = S2LData(cfg.pack.out, "train", s.space, cfg.emotion.predictions)
+        self.use_data(s, train, S2LData(cfg.pack.out, "val", s.space, cfg.emotion.predictions))
         self.pools = [train.source_pool(k, s.source) for k in range(len(train.clips))]
         w = np.ones((68, 3), np.float32)
         w[lm.MOUTH, 1] = self.cfg.mouth_y_weight
@@ -96,7 +96,7 @@ class S2LTask(SequenceTask):
         data = self.train_data
         c = data.clips[k]
         return {"mfcc": data.mfcc(c, idx, aug), "target": data.landmarks(c, idx),
-                "source": data.landmarks(data.clips[j], [f])[0], "emotion": data.get(c, "emotion"), "mask": m}
+                "source": data.landmarks(data.clips[j], [f])[0], "emotion": data.get(c, "emotion", idx), "mask": m}
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict]:
         pred, _ = model(batch["mfcc"], batch["source"], batch["emotion"])  # (B, W, 68, 3)

@@ -18,17 +18,33 @@ from spacex.train.trainer import Task
 class SequenceData:
     """The clips of one split (pack index entries, `clips`); their arrays are read from the pack per use."""
 
-    def __init__(self, pack_dir: str | Path, split: str):
+    def __init__(self, pack_dir: str | Path, split: str, emotion_dir: str | Path | None = None,
+                 labeled_only: bool = False):
+        """`emotion_dir`: the emotion classifier's per-frame vectors for unlabeled clips (EmotionConfig.predictions);
+        `labeled_only`: keep only clips with an emotion label (what the classifier trains on)."""
         self.pack = Packed(pack_dir)
-        self.clips = self.pack.clips(split)
+        self.clips = [c for c in self.pack.clips(split) if c.get("emotion_label") or not labeled_only]
         if not self.clips:
-            raise ValueError(f"no {split} clips in {pack_dir}")
+            raise ValueError(f"no {split} clips{' with emotion labels' if labeled_only else ''} in {pack_dir}")
         self.settings = self.pack.settings
         self.lengths = [c["n_frames"] for c in self.clips]
         self.weights = self.pack.clip_weights(self.clips)  # None: one corpus, uniform draws
+        self.emotion_dir = None if emotion_dir is None else Path(emotion_dir)
 
     def get(self, c: dict, key: str, rows=None) -> np.ndarray:
+        if key == "emotion" and not c.get("emotion_label"):
+            return self.predicted_emotion(c, rows)
         return self.pack.get(c, key, rows)
+
+    def predicted_emotion(self, c: dict, rows=None) -> np.ndarray:
+        """(E,) an unlabeled clip's emotion: the classifier's per-frame vectors averaged over these frames (the
+        networks take one emotion vector per sequence, through FiLM)."""
+        path = None if self.emotion_dir is None else self.emotion_dir / f"{c['clip_id']}.npy"
+        if path is None or not path.exists():
+            raise FileNotFoundError(f"clip {c['clip_id']} has no emotion label and no predicted emotion "
+                                    f"({path or 'no emotion.predictions folder given'}): run `spacex train emotion`")
+        per_frame = np.load(path, mmap_mode="r")  # (T, E)
+        return np.asarray(per_frame if rows is None else per_frame[np.asarray(rows)], np.float32).mean(0)
 
     def mfcc(self, c: dict, rows=None, seed: int | None = None) -> np.ndarray:
         """(len(rows), n_mfcc) float32 MFCCs of a clip's frames: the store's, or (an augmentation seed given) those

@@ -5,7 +5,7 @@ module must not depend on all of them (tools/dvc_deps.py reads these names as im
 """
 
 # The training stages in pipeline order: name -> the module whose `main(cfg, stop_after, report_dir)` trains it.
-STAGES = {"fv2v": "spacex.train.fv2v", "s2l": "spacex.train.s2l", "posegen": "spacex.train.posegen",
+STAGES = {"fv2v": "spacex.train.fv2v", "emotion": "spacex.train.emotion", "s2l": "spacex.train.s2l", "posegen": "spacex.train.posegen",
           "l2l": "spacex.train.l2l"}
 
 
