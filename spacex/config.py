@@ -90,7 +90,7 @@ class PreprocessConfig:
     blink_ratio: float = 0.6  # blink when EAR < ratio x the clip's open-eye EAR
     emotions: list[str] = field(default_factory=lambda: ["neutral", "happy", "sad", "surprise", "fear", "angry",
                                                          "disgust", "contempt"])
-    workers: int = 2  # processes (preprocessing and the pack)
+    workers: int = 2  # processes (preprocessing, the pack and the corpus check)
     device: str = "auto"  # MTCNN and FAN: auto (cuda where there is one) | cpu | cuda[:N]; dlib is CPU only
     batch: int = 16  # frames per FAN forward pass
     # sampled frames per MTCNN pass; 0: all of a clip's at once (the default: the store's boxes are those of one pass,

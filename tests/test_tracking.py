@@ -34,8 +34,14 @@ class ToyTask(trainer.Task):
         loss = torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
         return loss, {}
 
-    def validate(self, model, device):
+    def val_items(self):
+        return 1
+
+    def validate_item(self, model, device, k):
         return {"weight": float(model.weight)}
+
+    def summarize(self, sums):
+        return sums
 
 
 def test_every_run_names_its_commit_dirty_flag_and_dvc_lock(tmp_path, monkeypatch):

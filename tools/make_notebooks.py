@@ -40,7 +40,7 @@ write_notebook(
         "import os\n\nfrom spacex import config\nfrom spacex.corpus import qc\n\n"
         "os.chdir(config.repo_root())  # paths below are relative to the repository\n"
         "cfg = config.load(profile)\nprint(cfg.dumps())",
-        "summary = qc.write_report(root or cfg.corpus.main, out_dir)\nsummary",
+        "summary = qc.write_report(root or cfg.corpus.main, out_dir, workers=cfg.preprocess.workers)\nsummary",
         'bad = summary["clips"] - summary["clips_ok"]\n'
         'assert bad == 0, f"{bad} clips failed the checks: see {out_dir}/clips.csv"',
         'from IPython.display import Image\n\nImage(os.path.join(out_dir, "mouth_energy.png"))',

@@ -118,7 +118,7 @@ class Adapter:
         if self.interpreter() is None:
             missing.append(f"{self.name}: interpreter {self.cfg.python!r} not found or not executable (set python "
                            f"to the python of the baseline's own environment: spacex baselines setup {self.name})")
-        if shutil.which("ffmpeg", path=self.cli_env()["PATH"]) is None:
+        if shutil.which("ffmpeg", path=self._base_env()["PATH"]) is None:  # the CLI's PATH (the route adds none)
             missing.append(f"{self.name}: ffmpeg not found on PATH (its CLI calls it; install ffmpeg or put its "
                            "folder on evaluate.baselines.<method>.env.PATH)")
         hub = self.hub_dir()
