@@ -35,7 +35,9 @@ def _train_cli(sets, nproc=1, wait=True, stage="s2l", port=29533):
     else:
         cmd = [sys.executable, "-m", "spacex.cli", "train", stage, "--set", *sets]
     if wait:
-        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, check=True)
+        run = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+        assert run.returncode == 0, f"{' '.join(cmd[:8])} ... exit {run.returncode}:\n{run.stderr[-3000:]}"
+        return run
     return subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -53,6 +55,8 @@ def test_ddp_two_processes_match_one(small_store, tmp_path):
     store_dir, _ = small_store
     _train_cli(_overrides(store_dir, tmp_path / "single", steps=10) + ["s2l.source=clip"])
     _train_cli(_overrides(store_dir, tmp_path / "ddp", steps=10) + ["s2l.source=clip"], nproc=2)
+    if stage == "emotion":
+        assert json.loads((tmp_path / "ddp" / "predictions" / "index.json").read_text())["clips"]
     a = checkpoint.load(tmp_path / "single" / "last.pt")["model"]
     b = checkpoint.load(tmp_path / "ddp" / "last.pt")["model"]
     for k in a:
@@ -61,10 +65,10 @@ def test_ddp_two_processes_match_one(small_store, tmp_path):
     assert moved < 1e-3
 
 
-@pytest.mark.parametrize("stage", ["posegen", "l2l"])
+@pytest.mark.parametrize("stage", ["posegen", "l2l", "emotion"])
 def test_ddp_two_processes_match_one_for_the_other_sequence_stages(small_store, tmp_path, stage):
-    """As for S2L: PoseGen and L2L on 2 gloo ranks end with the parameters of one process on the whole batch
-    (each rank plans items r::2 of the same global batch). L2L reads keypoints; random ones in the renderer's
+    """As for S2L: PoseGen, L2L and the emotion classifier on 2 gloo ranks end with the parameters of one process
+    on the whole batch (each rank plans items r::2 of the same global batch). L2L reads keypoints; random ones in the renderer's
     format (spacex.train.keypoints) stand in for a trained renderer's. PoseGen's output bias has an entry whose
     gradient nearly cancels over the batch (the floating-point case of the S2L test's docstring): measured 2.5e-3
     apart after 8 steps, one Adam step of lr; it is held to lr x steps, every other parameter to 2e-5."""
@@ -83,7 +87,11 @@ def test_ddp_two_processes_match_one_for_the_other_sequence_stages(small_store, 
     base = [f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}", f"fv2v.keypoints={kp}",
             f"{stage}.window=24", *(f"{stage}.train.{k}={v}" for k, v in train.items())]
     for name, n in (("single", 1), ("ddp", 2)):
-        _train_cli(base + [f"{stage}.out={tmp_path / name}"], nproc=n, stage=stage, port=29534)
+        # the emotion stage ends by writing the unlabeled clips' predictions (rank 0 alone; both ranks raced once)
+        preds = [f"emotion.predictions={tmp_path / name / 'predictions'}"] if stage == "emotion" else []
+        # one port per stage: a rendezvous port just released by the previous stage's ranks can still be taken
+        _train_cli(base + preds + [f"{stage}.out={tmp_path / name}"], nproc=n, stage=stage,
+                   port=29540 + ["posegen", "l2l", "emotion"].index(stage))
     a = checkpoint.load(tmp_path / "single" / "last.pt")["model"]
     b = checkpoint.load(tmp_path / "ddp" / "last.pt")["model"]
     for k in a:

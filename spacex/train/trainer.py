@@ -382,6 +382,8 @@ def run_stage(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, s
     curve.csv (train loss and every validation value by step)."""
     print(json.dumps(run_config, indent=1, default=str), flush=True)
     metrics = train(task, cfg, out, run_config, stop_after=stop_after, project=project)
+    if _dist_env()[0] != 0:  # every rank validated; rank 0 alone finishes and writes (they would race)
+        return metrics
     if metrics and finish is not None:
         metrics.update(finish(metrics) or {})
     if report_dir and metrics:
