@@ -1,4 +1,6 @@
 """The animation pipeline on small untrained networks: files, timing, controls, bad input."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -232,6 +234,42 @@ def test_emotion_intensity_moves_the_landmarks_monotonically(animator, trained_s
     brows = [measure(e)[1] for e in ("neutral:1.0", "surprise:0.5", "surprise:1.0")]
     assert np.all(np.diff(smile) > 0), smile
     assert np.all(np.diff(brows) > 0), brows
+
+
+def test_emotion_response_is_the_inference_path_and_the_scorecard_reads_it(animator, trained_s2l, train_store,
+                                                                          tmp_path):
+    """The animate stage's emotion-intensity measurement (spacex.animate.batch.emotion_response) runs the same
+    Speech2Landmarks as inference, finds the trained model's emotions growing step by step, and the scorecard
+    row holds on it; an S2L whose emotion input is cut gives no growth and the row does not hold."""
+    from spacex.animate.batch import emotion_response
+    from spacex.evaluate.report.claims import HOLDS, emotion_claim
+
+    from spacex.preprocess.packed import Packed
+
+    root = Path(next(iter(Packed(train_store / "packed").index["corpus_weights"])))
+    video = sorted(root.glob("**/*.mp4"))[0]  # a clip of the corpus S2L trained on: its photo and its speech
+    wav = media.write_wav(tmp_path / "speech.wav", *media.read_audio(video, 16_000))
+    a = Animator(animator.fv2v, trained_s2l, animator.l2l, None, DEFAULT_EMOTIONS)
+    photo = data.astronaut()
+    both = a.landmarks_for(photo, wav, ["happy:1.0"])[0]
+    full = a(photo, wav, AnimateOptions(emotion="happy:1.0", pose="fixed", blink="off")).normalized_landmarks
+    np.testing.assert_allclose(both, full, atol=1e-5)
+
+    r = emotion_response(a, [video, video], {"neutral", "happy", "surprise"})
+    assert set(r["per_emotion"]) == {"happy", "surprise"} and "sad" in r["untrained"]
+    assert all(r["per_emotion"][e]["monotonic_fraction"] == 1.0 for e in ("happy", "surprise")), r["per_emotion"]
+    assert emotion_claim(r).verdict == HOLDS
+
+    class NoEmotion(torch.nn.Module):  # the same network with the emotion input zeroed
+        def __init__(self, net):
+            super().__init__()
+            self.net, self.context, self.args = net, net.context, net.args
+
+        def forward(self, mfcc, source, emotion, *rest, **kw):
+            return self.net(mfcc, source, torch.zeros_like(emotion), *rest, **kw)
+
+    cut = Animator(animator.fv2v, NoEmotion(trained_s2l), animator.l2l, None, DEFAULT_EMOTIONS)
+    assert emotion_claim(emotion_response(cut, [video, video], {"happy"})).verdict != HOLDS
 
 
 def test_explorer_widgets_drive_the_pipeline(animator, speech, tmp_path):

@@ -297,6 +297,22 @@ def test_scorecard_verdicts_come_from_the_intervals():
     assert missing.verdict == claims.UNMEASURED and "wav2lip not scored" in missing.reason
 
 
+def test_emotion_row_holds_only_when_every_trained_emotion_grows():
+    from spacex.evaluate.report import claims
+
+    grows = {"rho": [1.0] * 6, "monotonic": [True] * 6}
+    flat = {"rho": [0.8, -0.8, 0.4, -0.4, 1.0, -1.0], "monotonic": [True, False, False, False, True, False]}
+    response = {"levels": [0.25, 0.5, 0.75, 1.0], "reference": "neutral:1.0", "untrained": ["contempt"],
+                "per_clip": {"happy": grows, "sad": grows}}
+    row = claims.emotion_claim(response)
+    assert row.verdict == claims.HOLDS and row.effect == 1.0 and row.n == 6 and "contempt" in row.reason
+    response["per_clip"]["sad"] = flat
+    row = claims.emotion_claim(response)
+    assert row.verdict == claims.FAILS and "weakest: sad" in row.reason and row.interval[0] <= 0
+    assert claims.emotion_claim(None).verdict == claims.UNMEASURED
+    assert claims.emotion_claim({"skipped": "photo: no face"}).reason == "photo: no face"
+
+
 def test_report_writes_the_scorecard(built):
     """build_report writes claims.md/json from the per-clip files: the fabricated ones have no LMD column, so the
     first claim is 'not measurable here' and says why; a baseline that did not run is named."""

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from spacex import devices, files, media
 from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.config import Config
@@ -46,13 +48,19 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
                     "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, done[0])}
         except (KitError, OSError) as e:  # a measurement, not a reason to lose the renders
             gaze = {"skipped": str(e)}
+    trained = {r["emotion"] for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == "train"}
+    try:  # what the emotion control does to the landmarks, per held-out clip (no rendering)
+        emotions = emotion_response(animator, [clipfmt.clip_paths(r["corpus"], r["clip_id"])["video"] for r in rows],
+                                    trained)
+    except (KitError, OSError) as e:
+        emotions = {"skipped": str(e)}
     with open(out / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *skipped])
     with open(out / "renderer" / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *control_skipped])
     summary = {"split": a.split, "rendered": len(done), "skipped": len(skipped),
                "renderer_control_skipped": len(control_skipped), "frames": frames,
-               "demo": str(demo), "gaze_response": gaze}
+               "demo": str(demo), "gaze_response": gaze, "emotion_response": emotions}
     if report_dir:
         rep = Path(report_dir)
         rep.mkdir(parents=True, exist_ok=True)
@@ -93,6 +101,37 @@ def gaze_response(animator: Animator, photo, audio, step: float = 0.2) -> dict:
             "keypoint_shift": round(float(abs(seen["right"][1] - seen["left"][1]).mean()), 5)}
 
 
+def emotion_response(animator: Animator, videos: list[str | Path], trained: set[str],
+                     levels: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0), reference: str = "neutral:1.0") -> dict:
+    """How far Speech2Landmarks moves the landmarks as each emotion's intensity rises, per clip.
+
+    Each clip's first frame and speech go through Speech2Landmarks with `reference` (the corpus's neutral
+    encoding) and with every emotion at every level; the displacement at a level is the mean distance over frames
+    and the 68 points between that emotion's landmarks and the reference's (normalized units). Per clip and
+    emotion, `rho` is Spearman's rank correlation of displacement with intensity (1: it grows at every step) and
+    `monotonic` whether it grows at every step. Emotions no training clip carries (`untrained`) are listed, not
+    measured: their FiLM slots never saw a gradient."""
+    from scipy.stats import spearmanr
+
+    measured = [e for e in animator.emotions if e in trained and e != reference.split(":")[0]]
+    asked = [reference] + [f"{e}:{a}" for e in measured for a in levels]
+    per = {e: {"rho": [], "monotonic": [], "displacement": []} for e in measured}
+    for video in videos:
+        lms = animator.landmarks_for(_first_frame(video), video, asked)  # (1 + E x L, T, 68, 3)
+        d = np.linalg.norm(lms[1:] - lms[:1], axis=-1).mean(axis=(1, 2)).reshape(len(measured), len(levels))
+        for e, row in zip(measured, d):
+            rho = spearmanr(levels, row)[0] if np.ptp(row) > 0 else 0.0  # constant: no relation (rho undefined)
+            per[e]["rho"].append(round(float(rho), 4))
+            per[e]["monotonic"].append(bool(np.all(np.diff(row) > 0)))
+            per[e]["displacement"].append([round(float(x), 6) for x in row])
+    summary = {e: {"rho_mean": round(float(np.mean(v["rho"])), 4),
+                   "monotonic_fraction": round(float(np.mean(v["monotonic"])), 4),
+                   "displacement_at_full": round(float(np.mean([x[-1] for x in v["displacement"]])), 6)}
+               for e, v in per.items()}
+    return {"levels": list(levels), "reference": reference, "clips": len(videos), "per_emotion": summary,
+            "per_clip": per, "untrained": [e for e in animator.emotions if e not in trained]}
+
+
 def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str):
     """face-vid2vid alone re-rendering a clip from the keypoints of its own frames (no S2L, L2L or PoseGen), in
     the crop it was trained on: -> (crops (T, 3, S, S) uint8, renders (T, S, S, 3) uint8, crop box)."""
@@ -116,8 +155,6 @@ def render_reenactments(animator: Animator, cfg: Config, clips: dict[str, str], 
     `out/<clip>.mp4` with the clip's sound and an .npz holding the crop box, like the SPACEx renders, so the
     evaluate stage scores it under the same protocol (method `renderer`). `clips`: {clip id: its corpus folder}.
     -> [(clip, reason)] skipped."""
-    import numpy as np
-
     out.mkdir(parents=True, exist_ok=True)
     skipped = []
     for clip_id, root in clips.items():
@@ -140,7 +177,6 @@ def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | 
     re-rendered crops alike, dlib finds the eyes (on a 4x upscale) and the iris detector reads the gaze; `slope`
     (least squares of rendered on real gaze x) is 1 when face-vid2vid reproduces the eye movements and 0 when its
     keypoints do not carry them. Each crop gets its own landmarks, so a head that lags is not read as gaze."""
-    import numpy as np
     from skimage.transform import rescale
 
     from spacex import gaze

@@ -281,6 +281,25 @@ class Animator:
             result.frames = np.stack(list(frames))
         return result
 
+    def landmarks_for(self, image: str | Path | np.ndarray, audio: str | Path, emotions: list[str],
+                      options: AnimateOptions = AnimateOptions()) -> np.ndarray:
+        """Speech2Landmarks alone, for several emotion settings at once -> (len(emotions), T, 68, 3) normalized
+        landmarks, before blinks and pose: what the emotion control changes (the emotion-intensity check of the
+        animate stage). One batch over the whole clip; no frame is rendered."""
+        _, _, _, _, src_norm = self._analyse_photo(image, options)
+        window, sr, n, T = self._open_audio(audio, options)
+        f, d = self.features, self.device
+        a, b = audiofeat.mfcc_span(sr, options.fps, T, f["n_fft"])
+        mfcc = audiofeat.mfcc_per_frame(window.get(a, b), sr, options.fps, T, f["n_mfcc"], f["n_fft"], f["n_mels"],
+                                        offset=a, total=n)  # (T, n_mfcc)
+        vectors = np.stack([emo.vector(e, None, self.emotions)[0] for e in emotions])  # (B, E)
+        B = len(emotions)
+        with torch.no_grad():
+            out, _ = self.s2l(torch.from_numpy(mfcc[None]).to(d).expand(B, -1, -1),
+                              torch.from_numpy(src_norm.astype(np.float32)).to(d).expand(B, -1, -1),
+                              torch.from_numpy(vectors).to(d))
+        return out.cpu().numpy()
+
     # ------------------------------------------------------------------------------------------ 1. photo
     def _prepare_photo(self, image, options: AnimateOptions) -> "_Photo":
         img, track, lms, fit, src_norm = self._analyse_photo(image, options)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spacex import media, tracking
+from spacex import files, media, tracking
 from spacex.evaluate.report import claims
 from spacex.evaluate.report.inputs import METRICS, PREFERRED, REFERENCES, arrow, bootstrap_interval, fmt
 from spacex.evaluate.report.inputs import discover_methods, load_method, metric_columns, order_methods, read_per_clip
@@ -102,7 +102,7 @@ def build_report(evaluate_out: Path, reports_dir: Path, report_dir: Path, method
     # ---- the scorecard: one row per claim of the paper, verdicts computed from the numbers
     animate_summary = reports_dir.parent / "animate" / "summary.json"
     try:
-        animate = json.loads(animate_summary.read_text())
+        animate = files.read_metrics(animate_summary)  # with summary.info.json: the per-clip lists
     except (OSError, json.JSONDecodeError):
         animate = None
     written += claims.write(claims.scorecard(ok, per_clip, clip_order, ablation, animate), report_dir)
