@@ -237,7 +237,7 @@ class EvaluateConfig:
     max_clips: int = 0  # 0: every clip of the split
     device: str = "cpu"
     videos: int = 2  # side-by-side comparison videos in the report
-    # spacex.evaluate.protocol.Protocol fields: fps, sample_rate, crop_size, crop_margin
+    # spacex.evaluate.protocol.Protocol fields: fps, sample_rate, crop_size, crop_margin, paste_order
     protocol: dict = field(default_factory=dict)
     # spacex.evaluate.baselines.BaselinesConfig fields: wav2lip / makeittalk / pcavs {repo, python, checkpoint,
     # ...}, folders {name: {root, pattern, offset}}

@@ -126,7 +126,8 @@ class Sources:
         info = media.probe(render, decode=False)
         audio, sr = media.read_audio(render, 48_000)
         out = render.with_name(f"{clip_id}.framed.mp4")
-        return media.write_video(out, (paste_back(f, photo, tform, fill_from_photo=False) for f in frames),
+        order = protocol_of(self.cfg).paste_order
+        return media.write_video(out, (paste_back(f, photo, tform, fill_from_photo=False, order=order) for f in frames),
                                  info.fps, audio, sr)
 
     def _renders(self) -> Path:
@@ -142,7 +143,8 @@ class Sources:
         transform = photo_to_crop(box, info.width)  # crop_frames' half-pixel convention (spacex.crop)
         audio, sr = media.read_audio(render, 48_000)
         out = self.work / "videos" / f"{clip_id}.mp4"
-        frames = (paste_back(f, photo, transform) for _, f in media.iter_frames(render))
+        order = protocol_of(self.cfg).paste_order
+        frames = (paste_back(f, photo, transform, order=order) for _, f in media.iter_frames(render))
         return media.write_video(out, frames, info.fps, audio, sr)
 
 
