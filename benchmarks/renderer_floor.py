@@ -25,7 +25,7 @@ from spacex.animate.pipeline import Animator
 from spacex.corpus import clip as clipfmt
 from spacex.evaluate import score
 
-KEYS = ("psnr", "ssim", "cpbd", "lmd_mouth", "lmd_face", "blink_rate")
+KEYS = ("psnr", "ssim", "cpbd", "lmd_mouth", "lmd_face", "blink_rate", "pose_error")
 
 
 class CopyRenderer:

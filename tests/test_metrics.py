@@ -244,6 +244,19 @@ def test_pose_stats_yaw_sinusoid():
     assert stats["pitch_std"] < 2.0 and stats["roll_std"] < 2.0
 
 
+def test_pose_error_is_the_angle_between_the_two_head_poses():
+    T = 50
+    yaw = 15 * np.sin(2 * np.pi * np.arange(T) / 50)
+    gt = posed_shape(T, yaw=yaw, pitch=3.0)
+    assert lmm.pose_error(gt, gt) == pytest.approx(0.0, abs=1e-6)
+    off = posed_shape(T, yaw=yaw + 8.0, pitch=3.0)  # the same motion, turned 8 degrees further
+    assert lmm.pose_error(off, gt) == pytest.approx(8.0, abs=0.5)
+    still = posed_shape(T, yaw=np.zeros(T), pitch=3.0)  # a still head scores the motion it misses
+    assert lmm.pose_error(still, gt) == pytest.approx(np.abs(yaw).mean(), abs=0.5)
+    off[:10] = np.nan
+    assert np.isfinite(lmm.pose_error(off, gt))
+
+
 def test_jitter_smooth_vs_noisy():
     fps, T = 25.0, 100
     t = np.arange(T)

@@ -191,7 +191,8 @@ def score_clip(gen: proto.EvalVideo, gt: proto.EvalVideo, offset: int | None, lp
     gla, tla = proto.align(gl.points, tl.points, offset)
     row.update(lmd_mouth=lmk.lmd(gla, tla, "mouth"), lmd_face=lmk.lmd(gla, tla, "face"),
                landmarks_missing=gl.missing, blink_rate=lmk.blink_rate(gl.points, gen.fps),
-               jitter=lmk.jitter(gl.points, gen.fps), **lmk.pose_stats(gl.points, gen.fps))
+               jitter=lmk.jitter(gl.points, gen.fps), pose_error=lmk.pose_error(gla, tla),
+               **lmk.pose_stats(gl.points, gen.fps))
 
     mouth = _fill_nan(lm.mouth_opening(gl.points))  # (T,) the method's own frames against its own audio
     vshift = min(15, (len(mouth) - 3) // 2)  # the usual +-15 frames, less for clips under 1.3 s

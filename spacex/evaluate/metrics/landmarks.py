@@ -118,6 +118,18 @@ def pose_stats(landmarks: np.ndarray, fps: float) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
+def pose_error(gen_lm: np.ndarray, gt_lm: np.ndarray) -> float:
+    """Head-pose error of aligned (T, 68, 2|3) landmarks against the ground truth's: the mean geodesic angle
+    between the two frames' rotations (the kit's pose fit), degrees, over frames valid in both. Low when a method
+    renders the ground truth's head motion (pose transferred from it); a still photo scores the motion itself."""
+    ok = _valid(gen_lm) & _valid(gt_lm)
+    if not ok.any():
+        return float("nan")
+    Rg, Rt = _pose_fit(gen_lm[ok])[1].matrices(), _pose_fit(gt_lm[ok])[1].matrices()  # (V, 3, 3) each
+    cos = (np.trace(np.einsum("tji,tjk->tik", Rg, Rt), axis1=1, axis2=2) - 1) / 2
+    return float(np.degrees(np.arccos(np.clip(cos, -1, 1))).mean())
+
+
 def jitter(landmarks: np.ndarray, fps: float) -> float:
     """Temporal instability: mean |second difference| of all 68 points of (T, 68, 2) landmarks, in inter-ocular
     distances per s^2 (second difference x fps^2; IOD = the clip's median outer-eye-corner distance).

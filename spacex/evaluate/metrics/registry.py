@@ -39,6 +39,7 @@ REGISTRY: tuple[Metric, ...] = (  # table order
     Metric("pitch_std", "", "deg"),
     Metric("roll_std", "", "deg"),
     Metric("angular_speed", "", "deg/s"),
+    Metric("pose_error", "", "deg"),  # vs the ground truth's head pose: low only where the pose is transferred
     Metric("jitter", "lower", "IOD/s^2"),
 )
 BY_NAME = {m.name: m for m in REGISTRY}
