@@ -51,6 +51,20 @@ def test_ground_truth_and_static_rows(cfg, tmp_path):
     assert (info.width, info.fps, info.has_audio) == (128, 25, True)
 
 
+def test_scoring_twice_gives_identical_files(cfg, tmp_path):
+    """Issue 12 (1): the evaluate stage repeats to the byte on one machine (per-clip rows and the metrics file)."""
+    import dataclasses
+
+    runs = []
+    for run in ("a", "b"):
+        c = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, out=str(tmp_path / run),
+                                                                  reports=str(tmp_path / f"rep_{run}")))
+        score.score_method(c, "static", progress=False)
+        runs.append((tmp_path / run / "static" / "per_clip.csv", tmp_path / f"rep_{run}" / "static.json"))
+    for a, b in zip(*runs):
+        assert a.read_bytes() == b.read_bytes(), (a, b)
+
+
 def test_unavailable_methods_say_why(cfg, tmp_path):
     s = score.score_method(cfg, "spacex", progress=False)
     assert s["status"] == "unavailable" and "run the animate stage" in s["reason"]

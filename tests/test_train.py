@@ -41,6 +41,20 @@ def _train_cli(sets, nproc=1, wait=True, stage="s2l", port=29533):
     return subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _random_keypoints(store_dir, folder):
+    """L2L's targets without a trained renderer: random keypoints (K = 4) in the keypoints stage's format."""
+    import numpy as np
+
+    from spacex.preprocess.packed import Packed
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for c in Packed(store_dir / "packed").index["clips"]:
+        np.savez(folder / f"{c['clip_id']}.npz", driving=rng.normal(0, 0.3, (c["n_frames"], 4, 3)).astype(np.float32),
+                 source=rng.normal(0, 0.3, (4, 3)).astype(np.float32), canonical=np.zeros((4, 3), np.float32))
+    return folder
+
+
 def _losses(run_dir):
     rows = [json.loads(ln) for ln in (run_dir / "stats.jsonl").read_text().splitlines()]
     return {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
@@ -72,17 +86,8 @@ def test_ddp_two_processes_match_one_for_the_other_sequence_stages(small_store, 
     format (spacex.train.keypoints) stand in for a trained renderer's. PoseGen's output bias has an entry whose
     gradient nearly cancels over the batch (the floating-point case of the S2L test's docstring): measured 2.5e-3
     apart after 8 steps, one Adam step of lr; it is held to lr x steps, every other parameter to 2e-5."""
-    import numpy as np
-
-    from spacex.preprocess.packed import Packed
-
     store_dir, _ = small_store
-    kp = tmp_path / "kp"
-    kp.mkdir()
-    rng = np.random.default_rng(0)
-    for c in Packed(store_dir / "packed").index["clips"]:
-        np.savez(kp / f"{c['clip_id']}.npz", driving=rng.normal(0, 0.3, (c["n_frames"], 4, 3)).astype(np.float32),
-                 source=rng.normal(0, 0.3, (4, 3)).astype(np.float32), canonical=np.zeros((4, 3), np.float32))
+    kp = _random_keypoints(store_dir, tmp_path / "kp")
     train = {"steps": 8, "batch_size": 8, "log_every": 1, "eval_every": 1000, "ckpt_every": 4, "lr": 0.003}
     base = [f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}", f"fv2v.keypoints={kp}",
             f"{stage}.window=24", *(f"{stage}.train.{k}={v}" for k, v in train.items())]
@@ -200,6 +205,37 @@ def test_s2l_shapes_and_gradients():
     a, _ = m(mfcc[:, :10], src, emo)
     torch.testing.assert_close(a[:, :6], full[:, :6])
     assert not torch.allclose(a[:, 9], full[:, 9])  # the last frames do see the future
+
+
+@pytest.mark.parametrize("stage", ["fv2v", "emotion", "s2l", "posegen", "l2l"])
+def test_two_fresh_runs_give_identical_metrics_and_weights(small_corpus, small_store, tmp_path, stage):
+    """Issue 12 (1): on one machine the same profile and seed give the same numbers. Each stage trains twice from
+    scratch (same config, other run folders) and writes byte-identical metrics files and bitwise-equal weights;
+    what could vary is pinned (threads: spacex.train.trainer; data order: the loader's own seeded generator)."""
+    from spacex.cli import _overrides as parse
+    from spacex.train import stages
+
+    store_dir, _ = small_store
+    kp = _random_keypoints(store_dir, tmp_path / "kp")
+    sets = [f"corpus.root={small_corpus}", f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}",
+            f"fv2v.keypoints={kp}", *(f"{stage}.train.{k}={v}" for k, v in
+                                      {"steps": 4, "batch_size": 4, "eval_every": 4, "ckpt_every": 4}.items())]
+    if stage == "fv2v":
+        sets += ["fv2v.model={resolution: 32, num_kp: 18, base: 4, volume_channels: 2, depth: 2, generator_blocks: 1,"
+                 " image_skip: true, use_vgg: false}"]
+    else:
+        sets += [f"{stage}.window=24"]
+    reports = []
+    for run in ("a", "b"):
+        extra = [f"{stage}.out={tmp_path / run}", f"emotion.predictions={tmp_path / run / 'predictions'}"]
+        cfg = config.load("smoke", overrides=parse(sets + extra))
+        stages.run(stage, cfg, report_dir=tmp_path / f"report_{run}")
+        reports.append(tmp_path / f"report_{run}")
+    assert (reports[0] / "metrics.json").read_bytes() == (reports[1] / "metrics.json").read_bytes()
+    assert (reports[0] / "curve.csv").read_bytes() == (reports[1] / "curve.csv").read_bytes()
+    a = checkpoint.load(tmp_path / "a" / "last.pt")["model"]
+    b = checkpoint.load(tmp_path / "b" / "last.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_smoke_training_beats_repeating_the_source(train_store, tmp_path):
