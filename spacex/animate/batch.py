@@ -39,13 +39,18 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         frames += len(result.frames)
         done.append(row["clip_id"])
     demo = _demo(animator, cfg, out)
-    control_skipped = render_reenactments(animator, cfg, {r["clip_id"]: r["corpus"] for r in rows}, out / "renderer")
+    kept = {done[0]: None} if done else {}  # the first clip's re-enactment, for the gaze ceiling below
+    control_skipped = render_reenactments(animator, cfg, {r["clip_id"]: r["corpus"] for r in rows}, out / "renderer",
+                                          kept)
     gaze = {"skipped": "no clip was rendered"}
     if done:  # how far gaze reaches the pixels: through the whole pipeline, and through face-vid2vid alone
         video = clipfmt.clip_paths(rows[[r["clip_id"] for r in rows].index(done[0])]["corpus"], done[0])["video"]
+        speech, sr = media.read_audio(out / "demo_speech.wav", 16_000)
+        short = media.write_wav(out / "gaze_speech.wav", speech[: 2 * sr], sr)  # 2 s: a mean over 60 frames
         try:
-            gaze = {"control": gaze_response(animator, _first_frame(video), out / "demo_speech.wav"),
-                    "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, done[0])}
+            gaze = {"control": gaze_response(animator, _first_frame(video), short),
+                    "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, done[0],
+                                                          kept.get(done[0]))}
         except (KitError, OSError) as e:  # a measurement, not a reason to lose the renders
             gaze = {"skipped": str(e)}
     trained = {r["emotion"] for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == "train"}
@@ -150,17 +155,21 @@ def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_i
         return crops, animator.render(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x)), box
 
 
-def render_reenactments(animator: Animator, cfg: Config, clips: dict[str, str], out: Path) -> list[tuple[str, str]]:
+def render_reenactments(animator: Animator, cfg: Config, clips: dict[str, str], out: Path,
+                        keep: dict | None = None) -> list[tuple[str, str]]:
     """The renderer control: every clip re-enacted by face-vid2vid from its own frames (`reenact`), written as
     `out/<clip>.mp4` with the clip's sound and an .npz holding the crop box, like the SPACEx renders, so the
-    evaluate stage scores it under the same protocol (method `renderer`). `clips`: {clip id: its corpus folder}.
+    evaluate stage scores it under the same protocol (method `renderer`). `clips`: {clip id: its corpus folder};
+    `keep`: {clip id: None} whose `reenact` results are filled in (not re-rendered by the next measurement).
     -> [(clip, reason)] skipped."""
     out.mkdir(parents=True, exist_ok=True)
     skipped = []
     for clip_id, root in clips.items():
         video = clipfmt.clip_paths(root, clip_id)["video"]
         try:
-            _, recon, box = reenact(animator, video, cfg.preprocess.out, clip_id)
+            crops, recon, box = reenact(animator, video, cfg.preprocess.out, clip_id)
+            if keep is not None and clip_id in keep:
+                keep[clip_id] = (crops, recon, box)
             audio, sr = media.read_audio(video, 48_000)
             fps = media.probe(video, decode=False).fps
         except (KitError, OSError) as e:
@@ -172,17 +181,19 @@ def render_reenactments(animator: Animator, cfg: Config, clips: dict[str, str], 
     return skipped
 
 
-def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str) -> dict:
+def reconstruction_gaze(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str,
+                        reenacted: tuple | None = None) -> dict:
     """The ceiling for gaze: face-vid2vid re-rendering a clip from its own frames' keypoints. On the real and the
     re-rendered crops alike, dlib finds the eyes (on a 4x upscale) and the iris detector reads the gaze; `slope`
     (least squares of rendered on real gaze x) is 1 when face-vid2vid reproduces the eye movements and 0 when its
-    keypoints do not carry them. Each crop gets its own landmarks, so a head that lags is not read as gaze."""
+    keypoints do not carry them. Each crop gets its own landmarks, so a head that lags is not read as gaze.
+    `reenacted`: that clip's `reenact` result when the renderer control has just made it."""
     from skimage.transform import rescale
 
     from spacex import gaze
     from spacex.dlib_face import PortraitError, detect_landmarks_dlib
 
-    crops, recon, _ = reenact(animator, video, store_dir, clip_id)
+    crops, recon, _ = reenacted or reenact(animator, video, store_dir, clip_id)
     crops = crops.permute(0, 2, 3, 1).numpy()
 
     def read(images: np.ndarray) -> np.ndarray:  # (T, S, S, 3) -> gaze x (T,), NaN where not found

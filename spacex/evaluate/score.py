@@ -187,7 +187,9 @@ def score_clip(gen: proto.EvalVideo, gt: proto.EvalVideo, offset: int | None, lp
     if lpips.get() is not None:
         row["lpips"] = lpips.value(g, t)
 
-    gl, tl = lmk.detect_landmarks(gen.frames), lmk.detect_landmarks(gt.frames)  # (T, 68, 2) crop pixels
+    tl = lmk.detect_landmarks(gt.frames)  # (T, 68, 2) crop pixels
+    same = gen.frames.shape == gt.frames.shape and np.array_equal(gen.frames, gt.frames)  # the ground-truth row
+    gl = tl if same else lmk.detect_landmarks(gen.frames)
     gla, tla = proto.align(gl.points, tl.points, offset)
     row.update(lmd_mouth=lmk.lmd(gla, tla, "mouth"), lmd_face=lmk.lmd(gla, tla, "face"),
                landmarks_missing=gl.missing, blink_rate=lmk.blink_rate(gl.points, gen.fps),
