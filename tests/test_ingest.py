@@ -61,6 +61,15 @@ def test_mead_labels_and_separate_audio(layouts, tmp_path):
     assert "W009/video/front/fear/level_2/readme.pdf" in skipped
 
 
+def test_neutral_is_encoded_as_at_inference():
+    """MEAD's neutral exists at level 1 only and RAVDESS's at "normal" only: both become 1.0, the encoding of
+    SynthTalk and of the inference default neutral:1.0; other emotions keep their level."""
+    from spacex.corpus.ingest import intensity
+
+    assert intensity("neutral", 1 / 3) == 1.0 and intensity("calm", 0.5) == 1.0 and intensity("neutral", 0.5) == 1.0
+    assert intensity("happy", 1 / 3) == pytest.approx(0.3333) and intensity("sad", 0.5) == 0.5
+
+
 def test_ravdess_codes(layouts, tmp_path):
     report, skipped, rows = _run(layouts, "ravdess", tmp_path)
     assert report["clips"] == 2

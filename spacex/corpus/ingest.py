@@ -7,11 +7,13 @@
 
 Layouts (what is read from the path):
 - voxceleb2: <speaker id>/<youtube id>/<utt>.mp4 (speaker = id, no emotion labels).
-- mead:      <actor>/video/<view>/<emotion>/level_<n>/<utt>.mp4, intensity n/3; only the `front` view is
+- mead:      <actor>/video/<view>/<emotion>/level_<n>/<utt>.mp4, intensity n/3 (neutral: 1.0, see
+             `intensity`); only the `front` view is
              used. MEAD ships audio separately (<actor>/audio/<emotion>/level_<n>/<utt>.m4a): it is muxed in
              when the video has none.
 - ravdess:   Actor_<nn>/<modality>-<channel>-<emotion>-<intensity>-<statement>-<rep>-<actor>.mp4; emotion
-             codes 01..08, intensity 01 normal (0.5) / 02 strong (1.0); video-only files (modality 02) take
+             codes 01..08, intensity 01 normal (0.5) / 02 strong (1.0) (neutral and calm: 1.0); video-only
+             files (modality 02) take
              the audio of the matching audio-visual file when present, else are skipped.
 - folder:    any *.mp4/*.mov/*.mkv/*.avi/*.webm below the root; speaker = parent folder name.
 
@@ -56,6 +58,14 @@ MEAD_EMOTIONS = {"angry": "angry", "contempt": "contempt", "disgusted": "disgust
                  "happy": "happy", "neutral": "neutral", "sad": "sad", "surprised": "surprise"}
 RAVDESS_EMOTIONS = {1: "neutral", 2: "calm", 3: "happy", 4: "sad", 5: "angry", 6: "fear", 7: "disgust", 8: "surprise"}
 RAVDESS_STATEMENTS = {1: "Kids are talking by the door.", 2: "Dogs are sitting by the door."}
+
+
+def intensity(emotion: str, level: float) -> float:
+    """A clip's emotion intensity from its dataset level. Neutral has no degree: MEAD records it at level 1 only
+    (1/3 by the level rule) and RAVDESS at "normal" only (0.5), while SynthTalk and the inference default
+    (`neutral:1.0`) use 1.0; every neutral clip (RAVDESS's calm, which the kit reads as neutral, included) is
+    therefore 1.0, so the emotion vector a model trains on for neutral is the one it is given at inference."""
+    return 1.0 if emotion in ("neutral", "calm") else round(float(level), 4)
 
 
 @dataclass
@@ -119,7 +129,7 @@ def scan(layout: str, src: Path) -> tuple[list[Candidate], list[tuple[str, str]]
                 continue
             audio = src / m["actor"] / "audio" / m["emo"] / f"level_{m['lvl']}" / f"{Path(m['utt']).stem}.m4a"
             cands.append(Candidate(p, clip_id(rel, "mead", m["actor"], m["emo"], f"l{m['lvl']}", Path(m["utt"]).stem),
-                                   speaker=m["actor"], emotion=emo, intensity=round(int(m["lvl"]) / 3, 4),
+                                   speaker=m["actor"], emotion=emo, intensity=intensity(emo, int(m["lvl"]) / 3),
                                    audio_path=audio if audio.exists() else None))
         elif layout == "ravdess":
             codes = p.stem.split("-")
@@ -138,7 +148,8 @@ def scan(layout: str, src: Path) -> tuple[list[Candidate], list[tuple[str, str]]
                 wav = p.with_name("-".join(["03"] + codes[1:]) + ".wav")
                 audio = twin if twin.exists() else wav if wav.exists() else None
             cands.append(Candidate(p, clip_id(rel, "ravdess", p.stem), speaker=f"actor{actor:02d}",
-                                   emotion=RAVDESS_EMOTIONS.get(emo, ""), intensity=0.5 if inten == 1 else 1.0,
+                                   emotion=RAVDESS_EMOTIONS.get(emo, ""),
+                                   intensity=intensity(RAVDESS_EMOTIONS.get(emo, ""), 0.5 if inten == 1 else 1.0),
                                    text=RAVDESS_STATEMENTS.get(stmt, ""), audio_path=audio))
         elif layout == "folder":
             cands.append(Candidate(p, clip_id(rel, *parts[:-1], p.stem),
