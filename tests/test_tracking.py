@@ -62,8 +62,10 @@ def test_every_run_names_its_commit_dirty_flag_and_dvc_lock(tmp_path, monkeypatc
     assert prov["git_dirty"] is commit.endswith("-dirty")
     assert prov["dvc_stage"] == "train_s2l" and len(prov["dvc_lock_sha256"]) == 64
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    pack_md5 = next(o["md5"] for o in lock["stages"]["pack"]["outs"] if o["path"] == "build/pack")
-    assert prov["dvc_deps"] == {"build/pack": pack_md5}  # the training data this stage read
+    outs = {o["path"]: o["md5"] for st in lock["stages"].values() for o in st.get("outs", [])}
+    data = {d["path"] for d in lock["stages"]["train_s2l"]["deps"] if d["path"] in outs}
+    assert data == {"build/pack", "build/emotion"}  # the pack, and the classifier's labels for unlabeled clips
+    assert prov["dvc_deps"] == {p: outs[p] for p in data}  # the training data this stage read, as dvc.lock has it
     assert got["toy"] == {"steps": 4} and got["profile"] == "test"  # the resolved stage config
     run = json.loads((out / tracking.RUN_FILE).read_text())
     assert run["project"] == "spacex-kit-test" and run["mode"] == "offline" and Path(run["dir"]).is_dir()
