@@ -6,6 +6,7 @@ ones included, plus string constants that name a spacex module (importlib dispat
 """
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -165,3 +166,17 @@ def test_readme_layout_names_every_module_of_the_tree():
         for part in name.split():
             assert (pkg / part.rstrip("/")).exists() or (REPO / part.rstrip("/")).exists(), \
                 f"README layout lists {part}, which is not in the tree"
+
+
+def test_the_pushed_renderer_matches_the_code_that_trains_it():
+    """`make repro` pulls the trained renderer (stage train_fv2v, 67 min on 2 cores) instead of training it, as long
+    as every dep recorded in dvc.lock is unchanged. A code or notebook dep edited without retraining (or, when the
+    training is shown unchanged, `dvc commit train_fv2v`) makes a fresh clone retrain it: `dvc status` finds those
+    (data and build outputs are absent in a fresh clone and are not checked here)."""
+    run = subprocess.run([sys.executable, "-m", "dvc", "status", "train_fv2v", "--json"], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    entries = json.loads(run.stdout or "{}").get("train_fv2v", [])
+    deps = {p: s for e in entries if isinstance(e, dict) for p, s in e.get("changed deps", {}).items()}
+    edited = {p: s for p, s in deps.items() if s == "modified" and p != "data" and not p.startswith("build/")}
+    assert not edited, (f"train_fv2v's recorded deps changed: {edited}; retrain it (dvc repro train_fv2v) or, when "
+                        "its training is unchanged, re-record it (dvc commit train_fv2v)")
