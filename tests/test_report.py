@@ -295,6 +295,12 @@ def test_scorecard_verdicts_come_from_the_intervals():
     assert v["worse"].verdict == claims.FAILS and "worse" in v["worse"].reason
     missing = claims.compare("x", per_clip, order, "wav2lip", "static", "lmd_mouth", True)
     assert missing.verdict == claims.UNMEASURED and "wav2lip not scored" in missing.reason
+    # stable across machines: the interval's bound nearest zero is further from it than the stated tolerance
+    assert v["better"].margin == pytest.approx(-v["better"].interval[1]) and v["better"].stable is True
+    per_clip["barely"] = {"lmd_mouth": base - 0.05 + 0.001 * rng.standard_normal(8)}
+    order["barely"] = list(ids)
+    barely = claims.compare("x", per_clip, order, "barely", "static", "lmd_mouth", True)
+    assert barely.verdict == claims.HOLDS and barely.margin < claims.TOLERANCE["lmd_mouth"] and barely.stable is False
 
 
 def test_emotion_row_holds_only_when_every_trained_emotion_grows():

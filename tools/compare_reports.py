@@ -7,11 +7,22 @@ import csv, json, sys
 from pathlib import Path
 a, b = Path(sys.argv[1]), Path(sys.argv[2])  # committed, other
 ca = json.loads((a / "reports/report/claims.json").read_text()); cb = json.loads((b / "reports/report/claims.json").read_text())
-print("| claim | effect (committed) | effect (other) | verdict (committed) | verdict (other) | same |\n|---|---|---|---|---|---|")
-for x, y in zip(ca, cb):
-    assert x["claim"] == y["claim"]
+# Verdicts side by side, matched by claim. A flip counts as a disagreement only where the committed verdict is
+# stable across machines (its margin exceeds its stated tolerance: spacex/evaluate/report/claims.py).
+print("| claim | effect (committed) | effect (other) | verdict (committed) | verdict (other) | committed stable | agree |\n|---|---|---|---|---|---|---|")
+other = {y["claim"]: y for y in cb}
+disagree = 0
+for x in ca:
+    y = other.get(x["claim"])
+    if y is None:
+        print(f"| {x['claim']} | | | {x['verdict']} | (no such row) | | |")
+        continue
     f = lambda v: "–" if v is None else f"{v:.4g}"
-    print(f"| {x['claim']} | {f(x['effect'])} | {f(y['effect'])} | {x['verdict']} | {y['verdict']} | {'yes' if x['verdict'] == y['verdict'] else '**no**'} |")
+    same = x["verdict"] == y["verdict"]
+    agree = "yes" if same else ("within tolerance (unstable)" if x.get("stable") is not True else "**no**")
+    disagree += agree == "**no**"
+    print(f"| {x['claim']} | {f(x['effect'])} | {f(y['effect'])} | {x['verdict']} | {y['verdict']} | {x.get('stable')} | {agree} |")
+print(f"\n{disagree} stable verdict(s) disagree")
 ta = list(csv.DictReader(open(a / "reports/report/table.csv"))); tb = list(csv.DictReader(open(b / "reports/report/table.csv")))
 print()
 keys = [k for k in ta[0] if k not in ("method",)]
