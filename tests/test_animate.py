@@ -247,7 +247,7 @@ def test_emotion_response_is_the_inference_path_and_the_scorecard_reads_it(anima
     from spacex.preprocess.packed import Packed
 
     root = Path(next(iter(Packed(train_store / "packed").index["corpus_weights"])))
-    video = sorted(root.glob("**/*.mp4"))[0]  # a clip of the corpus S2L trained on: its photo and its speech
+    video, other = sorted(root.glob("**/*.mp4"))[:2]  # clips of the corpus S2L trained on: photo and speech
     wav = media.write_wav(tmp_path / "speech.wav", *media.read_audio(video, 16_000))
     a = Animator(animator.fv2v, trained_s2l, animator.l2l, None, DEFAULT_EMOTIONS)
     photo = data.astronaut()
@@ -255,7 +255,7 @@ def test_emotion_response_is_the_inference_path_and_the_scorecard_reads_it(anima
     full = a(photo, wav, AnimateOptions(emotion="happy:1.0", pose="fixed", blink="off")).normalized_landmarks
     np.testing.assert_allclose(both, full, atol=1e-5)
 
-    r = emotion_response(a, [video, video], {"neutral", "happy", "surprise"})
+    r = emotion_response(a, [video, other], {"neutral", "happy", "surprise"})
     assert set(r["per_emotion"]) == {"happy", "surprise"} and "sad" in r["untrained"]
     assert all(r["per_emotion"][e]["monotonic_fraction"] == 1.0 for e in ("happy", "surprise")), r["per_emotion"]
     assert emotion_claim(r).verdict == HOLDS
@@ -269,7 +269,7 @@ def test_emotion_response_is_the_inference_path_and_the_scorecard_reads_it(anima
             return self.net(mfcc, source, torch.zeros_like(emotion), *rest, **kw)
 
     cut = Animator(animator.fv2v, NoEmotion(trained_s2l), animator.l2l, None, DEFAULT_EMOTIONS)
-    assert emotion_claim(emotion_response(cut, [video, video], {"happy"})).verdict != HOLDS
+    assert emotion_claim(emotion_response(cut, [video, other], {"happy"})).verdict != HOLDS
 
 
 def test_explorer_widgets_drive_the_pipeline(animator, speech, tmp_path):

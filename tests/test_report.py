@@ -316,7 +316,10 @@ def test_emotion_row_holds_only_when_every_trained_emotion_grows():
     row = claims.emotion_claim(response)
     assert row.verdict == claims.FAILS and "weakest: sad" in row.reason and row.interval[0] <= 0
     assert claims.emotion_claim(None).verdict == claims.UNMEASURED
-    assert claims.emotion_claim({"skipped": "photo: no face"}).reason == "photo: no face"
+    assert claims.emotion_claim({"per_clip": {}, "skipped": [["c1", "photo: no face"]]}).reason == \
+        "no clip measured: c1: photo: no face"
+    rises_unevenly = {"rho": [0.8] * 6, "monotonic": [False] * 5 + [True]}  # rho > 0, but steps that fall back
+    assert claims.emotion_claim({"per_clip": {"happy": grows, "sad": rises_unevenly}}).verdict == claims.FAILS
 
 
 def test_report_writes_the_scorecard(built):

@@ -176,7 +176,11 @@ def test_the_pushed_renderer_matches_the_code_that_trains_it():
     run = subprocess.run([sys.executable, "-m", "dvc", "status", "train_fv2v", "--json"], cwd=REPO,
                          capture_output=True, text=True, check=True)
     entries = json.loads(run.stdout or "{}").get("train_fv2v", [])
-    deps = {p: s for e in entries if isinstance(e, dict) for p, s in e.get("changed deps", {}).items()}
-    edited = {p: s for p, s in deps.items() if s == "modified" and p != "data" and not p.startswith("build/")}
+    changed = {}
+    for e in entries:
+        for kind in ("changed deps", "changed params"):  # params come nested: {file: {name: state}}
+            for p, st in (e.get(kind, {}) if isinstance(e, dict) else {}).items():
+                changed.update({f"{p}:{k}": v for k, v in st.items()} if isinstance(st, dict) else {p: st})
+    edited = {p: st for p, st in changed.items() if p != "data" and not p.startswith("build/")}  # absent: not pulled
     assert not edited, (f"train_fv2v's recorded deps changed: {edited}; retrain it (dvc repro train_fv2v) or, when "
                         "its training is unchanged, re-record it (dvc commit train_fv2v)")

@@ -19,15 +19,23 @@ for x in ca:
         continue
     f = lambda v: "–" if v is None else f"{v:.4g}"
     same = x["verdict"] == y["verdict"]
-    agree = "yes" if same else ("within tolerance (unstable)" if x.get("stable") is not True else "**no**")
+    agree = "yes" if same else ("within tolerance (unstable)" if x.get("stable") is False else "**no**")
     disagree += agree == "**no**"
     print(f"| {x['claim']} | {f(x['effect'])} | {f(y['effect'])} | {x['verdict']} | {y['verdict']} | {x.get('stable')} | {agree} |")
-print(f"\n{disagree} stable verdict(s) disagree")
+for y in cb:
+    if y["claim"] not in {x["claim"] for x in ca}:
+        print(f"| {y['claim']} | | | (no such row) | {y['verdict']} | | |")
+print(f"\n{disagree} verdict(s) disagree that are stable or have no tolerance")
 ta = list(csv.DictReader(open(a / "reports/report/table.csv"))); tb = list(csv.DictReader(open(b / "reports/report/table.csv")))
 print()
 keys = [k for k in ta[0] if k not in ("method",)]
 print("| method | metric | committed | other | diff |\n|---|---|---|---|---|")
-for x, y in zip(ta, tb):
+by_method = {y.get("method"): y for y in tb}
+for x in ta:
+    y = by_method.get(x.get("method"))
+    if y is None:
+        print(f"| {x.get('method')} | (not in the other run) | | | |")
+        continue
     for k in keys:
         try:
             u, v = float(x[k]), float(y[k])

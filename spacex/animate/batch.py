@@ -14,6 +14,7 @@ from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.config import Config
 from spacex.corpus import clip as clipfmt
 from spacex.errors import KitError
+from spacex.preprocess import emotion as emo
 
 
 def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int | None = None) -> dict:
@@ -53,12 +54,11 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
                                                           kept.get(done[0]))}
         except (KitError, OSError) as e:  # a measurement, not a reason to lose the renders
             gaze = {"skipped": str(e)}
-    trained = {r["emotion"] for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == "train"}
-    try:  # what the emotion control does to the landmarks, per held-out clip (no rendering)
-        emotions = emotion_response(animator, [clipfmt.clip_paths(r["corpus"], r["clip_id"])["video"] for r in rows],
-                                    trained)
-    except (KitError, OSError) as e:
-        emotions = {"skipped": str(e)}
+    trained = {name for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == "train"
+               for name in emo.parse(r["emotion"], None)}  # labels as the store reads them (aliases mapped)
+    # what the emotion control does to the landmarks, per rendered clip (no rendering)
+    emotions = emotion_response(animator, [clipfmt.clip_paths(r["corpus"], r["clip_id"])["video"]
+                                           for r in rows if r["clip_id"] in done], trained)
     with open(out / "skipped.csv", "w", newline="") as f:
         csv.writer(f).writerows([("clip_id", "reason"), *skipped])
     with open(out / "renderer" / "skipped.csv", "w", newline="") as f:
@@ -121,8 +121,13 @@ def emotion_response(animator: Animator, videos: list[str | Path], trained: set[
     measured = [e for e in animator.emotions if e in trained and e != reference.split(":")[0]]
     asked = [reference] + [f"{e}:{a}" for e in measured for a in levels]
     per = {e: {"rho": [], "monotonic": [], "displacement": []} for e in measured}
+    skipped = []
     for video in videos:
-        lms = animator.landmarks_for(_first_frame(video), video, asked)  # (1 + E x L, T, 68, 3)
+        try:
+            lms = animator.landmarks_for(_first_frame(video), video, asked)  # (1 + E x L, T, 68, 3)
+        except (KitError, OSError, StopIteration, ValueError) as e:  # skip the clip, record why, go on
+            skipped.append([Path(video).stem, str(e) or type(e).__name__])
+            continue
         d = np.linalg.norm(lms[1:] - lms[:1], axis=-1).mean(axis=(1, 2)).reshape(len(measured), len(levels))
         for e, row in zip(measured, d):
             rho = spearmanr(levels, row)[0] if np.ptp(row) > 0 else 0.0  # constant: no relation (rho undefined)
@@ -132,9 +137,10 @@ def emotion_response(animator: Animator, videos: list[str | Path], trained: set[
     summary = {e: {"rho_mean": round(float(np.mean(v["rho"])), 4),
                    "monotonic_fraction": round(float(np.mean(v["monotonic"])), 4),
                    "displacement_at_full": round(float(np.mean([x[-1] for x in v["displacement"]])), 6)}
-               for e, v in per.items()}
-    return {"levels": list(levels), "reference": reference, "clips": len(videos), "per_emotion": summary,
-            "per_clip": per, "untrained": [e for e in animator.emotions if e not in trained]}
+               for e, v in per.items() if v["rho"]}
+    return {"levels": list(levels), "reference": reference, "clips": len(videos) - len(skipped),
+            "per_emotion": summary, "per_clip": per, "skipped": skipped,
+            "untrained": [e for e in animator.emotions if e not in trained]}
 
 
 def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str):

@@ -290,8 +290,11 @@ class Animator:
         window, sr, n, T = self._open_audio(audio, options)
         f, d = self.features, self.device
         a, b = audiofeat.mfcc_span(sr, options.fps, T, f["n_fft"])
-        mfcc = audiofeat.mfcc_per_frame(window.get(a, b), sr, options.fps, T, f["n_mfcc"], f["n_fft"], f["n_mels"],
-                                        offset=a, total=n)  # (T, n_mfcc)
+        try:
+            mfcc = audiofeat.mfcc_per_frame(window.get(a, b), sr, options.fps, T, f["n_mfcc"], f["n_fft"],
+                                            f["n_mels"], offset=a, total=n)  # (T, n_mfcc)
+        finally:
+            window.close()
         vectors = np.stack([emo.vector(e, None, self.emotions)[0] for e in emotions])  # (B, E)
         B = len(emotions)
         with torch.no_grad():

@@ -10,7 +10,6 @@ when only the store or this step changes.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -56,6 +55,6 @@ def main(cfg: Config, report_dir: str | Path | None = None, device: str = "auto"
     seconds = round(time.perf_counter() - t0, 1)
     if report_dir:  # the wall time apart: the summary repeats byte for byte, run after run
         Path(report_dir).mkdir(parents=True, exist_ok=True)
-        (Path(report_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
-        (Path(report_dir) / "timing.json").write_text(json.dumps({"seconds": seconds}))
+        files.write_json(Path(report_dir) / "summary.json", summary)
+        files.write_json(Path(report_dir) / "timing.json", {"seconds": seconds})
     return summary | {"seconds": seconds}

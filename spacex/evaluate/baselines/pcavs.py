@@ -125,7 +125,7 @@ class PCAVS(Adapter):
 
             def frames():
                 for j, f in enumerate(files):
-                    yield (j + off) / fps, paste_back(media.read_image(f), photo, tform)
+                    yield (j + off) / fps, paste_back(media.read_image(f), photo, tform, order=self.protocol.paste_order)
         else:
             size = media.read_image(files[0]).shape[:2]
             notes.append("raw 224x224 crops (not in the photo's framing: evaluate cuts them by detection)")
