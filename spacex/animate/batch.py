@@ -23,7 +23,8 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     out.mkdir(parents=True, exist_ok=True)
     animator = Animator.from_runs(a.runs, emotions=cfg.preprocess.emotions, device=devices.resolve(a.device),
                                   precision=a.precision)
-    rows = [r for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == a.split][:limit]
+    corpus = clipfmt.read_corpora(cfg.corpus.roots())
+    rows = [r for r in corpus if r["split"] == a.split][:limit]
     done, skipped, frames, seconds = [], [], 0, 0.0
     for row in rows:
         video = clipfmt.clip_paths(row["corpus"], row["clip_id"])["video"]
@@ -54,7 +55,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
                                                           kept.get(done[0]))}
         except (KitError, OSError) as e:  # a measurement, not a reason to lose the renders
             gaze = {"skipped": str(e)}
-    trained = {name for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == "train"
+    trained = {name for r in corpus if r["split"] == "train"
                for name in emo.parse(r["emotion"], None)}  # labels as the store reads them (aliases mapped)
     # what the emotion control does to the landmarks, per rendered clip (no rendering)
     emotions = emotion_response(animator, [clipfmt.clip_paths(r["corpus"], r["clip_id"])["video"]

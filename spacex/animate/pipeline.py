@@ -289,10 +289,8 @@ class Animator:
         _, _, _, _, src_norm = self._analyse_photo(image, options)
         window, sr, n, T = self._open_audio(audio, options)
         f, d = self.features, self.device
-        a, b = audiofeat.mfcc_span(sr, options.fps, T, f["n_fft"])
         try:
-            mfcc = audiofeat.mfcc_per_frame(window.get(a, b), sr, options.fps, T, f["n_mfcc"], f["n_fft"],
-                                            f["n_mels"], offset=a, total=n)  # (T, n_mfcc)
+            mfcc = self._mfcc(window, sr, n, options.fps, 0, T)  # (T, n_mfcc)
         finally:
             window.close()
         vectors = np.stack([emo.vector(e, None, self.emotions)[0] for e in emotions])  # (B, E)
@@ -347,11 +345,7 @@ class Animator:
         t0 = time.perf_counter()
         ctx = max(self.s2l.context, self.l2l.context, self.posegen.context if self.posegen else 0)
         lo, hi = max(0, s - ctx), min(T, e + ctx)  # the neighbouring audio the convolutions see
-        f = self.features
-        a, b = audiofeat.mfcc_span(c.sample_rate, options.fps, hi - lo, f["n_fft"], start=lo)
-        mfcc = torch.from_numpy(audiofeat.mfcc_per_frame(c.audio.get(a, b), c.sample_rate, options.fps, hi - lo,
-                                                         f["n_mfcc"], f["n_fft"], f["n_mels"], start=lo, offset=a,
-                                                         total=c.n_samples)[None]).to(d)
+        mfcc = torch.from_numpy(self._mfcc(c.audio, c.sample_rate, c.n_samples, options.fps, lo, hi)[None]).to(d)
 
         def window(k: int):  # (mfcc, context) for a model that looks k frames each side
             a, b = max(0, s - k), min(T, e + k)
@@ -389,6 +383,14 @@ class Animator:
         result.keypoints[s:e], result.pose[s:e] = kp[0].cpu().numpy(), pose.rotation
         timings["keypoints"] += time.perf_counter() - t0
         return kp[0]
+
+    def _mfcc(self, audio: media.AudioWindow, sr: int, n: int, fps: float, lo: int, hi: int) -> np.ndarray:
+        """Frames lo..hi-1's MFCCs (hi - lo, n_mfcc) with the checkpoints' settings, from the streamed speech (n
+        samples in all): the rows of the whole clip's MFCCs."""
+        f = self.features
+        a, b = audiofeat.mfcc_span(sr, fps, hi - lo, f["n_fft"], start=lo)
+        return audiofeat.mfcc_per_frame(audio.get(a, b), sr, fps, hi - lo, f["n_mfcc"], f["n_fft"], f["n_mels"],
+                                        start=lo, offset=a, total=n)
 
     # ----------------------------------------------------------------------------------------- 5. frames
     def _render(self, photo: "_Photo", c: "_Controls", options: AnimateOptions, result: AnimateResult,

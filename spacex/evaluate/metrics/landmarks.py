@@ -95,6 +95,12 @@ def blink_rate(landmarks: np.ndarray, fps: float, ratio: float = 0.6, max_second
     return len(events) / (ok.sum() / fps / 60.0)
 
 
+def _angles(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
+    """Geodesic angles (N,) in degrees between rotations (N, 3, 3) pairwise: the angle of Ra^T Rb (NaN stays NaN)."""
+    cos = (np.trace(np.einsum("tji,tjk->tik", Ra, Rb), axis1=1, axis2=2) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
 def pose_stats(landmarks: np.ndarray, fps: float) -> dict[str, float]:
     """Head-pose statistics of (T, 68, 2|3) landmarks, using the kit's pose fit (spacex.preprocess.pose).
 
@@ -110,11 +116,10 @@ def pose_stats(landmarks: np.ndarray, fps: float) -> dict[str, float]:
     out.update(zip(("yaw_std", "pitch_std", "roll_std"), fit.rotation.std(0)))
     R = np.full((len(landmarks), 3, 3), np.nan)
     R[ok] = fit.matrices()
-    rel = np.einsum("tji,tjk->tik", R[:-1], R[1:])  # R_t^T R_{t+1}, (T - 1, 3, 3); NaN where a frame is missing
-    cos = (np.trace(rel, axis1=1, axis2=2) - 1) / 2
-    cos = cos[np.isfinite(cos)]
-    if len(cos):
-        out["angular_speed"] = np.degrees(np.arccos(np.clip(cos, -1, 1))).mean() * fps
+    step = _angles(R[:-1], R[1:])  # (T - 1,) degrees; NaN where a frame is missing
+    step = step[np.isfinite(step)]
+    if len(step):
+        out["angular_speed"] = step.mean() * fps
     return {k: float(v) for k, v in out.items()}
 
 
@@ -126,8 +131,7 @@ def pose_error(gen_lm: np.ndarray, gt_lm: np.ndarray) -> float:
     if not ok.any():
         return float("nan")
     Rg, Rt = _pose_fit(gen_lm[ok])[1].matrices(), _pose_fit(gt_lm[ok])[1].matrices()  # (V, 3, 3) each
-    cos = (np.trace(np.einsum("tji,tjk->tik", Rg, Rt), axis1=1, axis2=2) - 1) / 2
-    return float(np.degrees(np.arccos(np.clip(cos, -1, 1))).mean())
+    return float(_angles(Rg, Rt).mean())
 
 
 def jitter(landmarks: np.ndarray, fps: float) -> float:
