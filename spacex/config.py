@@ -193,6 +193,11 @@ class L2LConfig:
     out: str = "build/train/l2l"
     window: int = 48
     audio_augment: float = 0.0  # fraction of training windows with augmented audio (as s2l.audio_augment)
+    # Fraction of training windows whose landmark input is Speech2Landmarks' prediction (the trained s2l run,
+    # s2l.out) posed with the frame's true head pose, instead of the detected landmarks: what L2L sees at
+    # inference (under-articulated, smoothed), so that it can learn to use the audio for what S2L misses. With
+    # a trained S2L run, validation also scores L2L on S2L's landmarks (kp_l1_s2l) whatever this is.
+    s2l_inputs: float = 0.0
     model: L2LArgs = field(default_factory=L2LArgs)  # inputs: the paper's ablation switch
     train: TrainConfig = field(default_factory=TrainConfig)
 

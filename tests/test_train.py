@@ -88,7 +88,7 @@ def test_ddp_two_processes_match_one_for_the_other_sequence_stages(small_store, 
     kp = _random_keypoints(store_dir, tmp_path / "kp")
     train = {"steps": 8, "batch_size": 8, "log_every": 1, "eval_every": 1000, "ckpt_every": 4, "lr": 0.003}
     base = [f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}", f"fv2v.keypoints={kp}",
-            f"{stage}.window=24", *(f"{stage}.train.{k}={v}" for k, v in train.items())]
+            f"s2l.out={tmp_path / 'no_s2l'}", f"{stage}.window=24", *(f"{stage}.train.{k}={v}" for k, v in train.items())]
     for name, n in (("single", 1), ("ddp", 2)):
         # the emotion stage ends by writing the unlabeled clips' predictions (rank 0 alone; both ranks raced once)
         preds = [f"emotion.predictions={tmp_path / name / 'predictions'}"] if stage == "emotion" else []
@@ -221,6 +221,10 @@ def test_two_fresh_runs_give_identical_metrics_and_weights(small_corpus, small_s
     sets = [f"corpus.root={small_corpus}", f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}",
             f"fv2v.keypoints={kp}", *(f"{stage}.train.{k}={v}" for k, v in
                                       {"steps": 4, "batch_size": 4, "eval_every": 4, "ckpt_every": 4}.items())]
+    if stage == "l2l":  # half its windows from a (tiny) trained S2L: the predictions repeat too
+        sets += _overrides(store_dir, tmp_path / "s2l", steps=4) + ["l2l.s2l_inputs=0.5"]
+        cfg = config.load("smoke", overrides=parse(sets))
+        stages.run("s2l", cfg)
     if stage == "fv2v":
         sets += ["fv2v.model={resolution: 32, num_kp: 18, base: 4, volume_channels: 2, depth: 2, generator_blocks: 1,"
                  " image_skip: true, use_vgg: false}"]
@@ -237,6 +241,45 @@ def test_two_fresh_runs_give_identical_metrics_and_weights(small_corpus, small_s
     a = checkpoint.load(tmp_path / "a" / "last.pt")["model"]
     b = checkpoint.load(tmp_path / "b" / "last.pt")["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_l2l_trains_on_s2l_landmarks_posed_with_the_true_pose(small_store, tmp_path):
+    """Issue 12 (5): L2L can train on what inference gives it. Posing the store's own normalized landmarks gives
+    the detected ones (so S2L's predictions enter in the same frame); with l2l.s2l_inputs = 1 every window takes a
+    trained S2L's prediction, which changes what L2L learns; validation scores both inputs; a missing S2L run
+    is a one-line error."""
+    import numpy as np
+
+    from spacex.cli import _overrides as parse
+    from spacex.train import l2l, stages
+
+    store_dir, _ = small_store
+    kp = _random_keypoints(store_dir, tmp_path / "kp")
+    sets = _overrides(store_dir, tmp_path / "s2l", steps=10) + [
+        f"fv2v.keypoints={kp}", "l2l.window=24", "l2l.model={landmark_dim: 16, audio_dim: 16, source_dim: 8, hidden: 16}",
+        *(f"l2l.train.{k}={v}" for k, v in {"steps": 6, "batch_size": 4, "eval_every": 6, "ckpt_every": 6}.items())]
+    cfg = config.load("smoke", overrides=parse(sets))
+    stages.run("s2l", cfg)
+
+    data = l2l.L2LData(cfg.pack.out, kp, "train")
+    c = data.clips[0]
+    rows = np.arange(3, 20)
+    truth, posed = data.inputs(c, rows), data.inputs(c, rows, data.get(c, "landmarks_norm", rows))
+    np.testing.assert_allclose(posed["landmarks"], truth["landmarks"], atol=1e-4)
+
+    metrics = {}
+    for frac in (0.0, 1.0):
+        run_cfg = config.load("smoke", overrides=parse(sets + [f"l2l.s2l_inputs={frac}", f"l2l.out={tmp_path / str(frac)}"]))
+        metrics[frac] = stages.run("l2l", run_cfg)
+        assert metrics[frac]["kp_l1_s2l"] > 0 and metrics[frac]["kp_l1"] > 0
+    a, b = (checkpoint.load(tmp_path / str(f) / "last.pt")["model"] for f in (0.0, 1.0))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the S2L windows were really used
+    assert metrics[0.0]["kp_l1"] != metrics[0.0]["kp_l1_s2l"]  # and the two validations differ
+
+    cli = subprocess.run([sys.executable, "-m", "spacex.cli", "train", "l2l", "--set", *sets, "l2l.s2l_inputs=0.5",
+                          f"s2l.out={tmp_path / 'none'}", f"l2l.out={tmp_path / 'err'}"],
+                         env=_env(), capture_output=True, text=True)
+    assert cli.returncode == 2 and "spacex train s2l" in cli.stderr and "Traceback" not in cli.stderr
 
 
 def test_smoke_training_beats_repeating_the_source(train_store, tmp_path):
