@@ -189,7 +189,8 @@ def cmd_animate(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    animator = Animator.from_runs(args.runs, device=devices.resolve(args.device), precision=args.precision)
+    animator = Animator.from_runs(args.runs, device=devices.resolve(args.device), precision=args.precision,
+                                  render_batch=args.render_batch)
     # frames go straight to a partial file, chunk by chunk (long clips do not fill memory), renamed when done
     result = animator(args.photo, args.audio, AnimateOptions(
         emotion=args.emotion, pose=args.pose, pose_seed=args.seed, blink=args.blink, gaze=args.gaze, fps=args.fps,
@@ -255,6 +256,8 @@ def cmd_baselines(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from spacex.config import AnimateConfig  # the animate defaults' one source
+
     parser = argparse.ArgumentParser(prog="spacex", description="SPACEx reproduction kit")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -367,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the renderer's arithmetic: fp32 (exact); auto = bf16 where the device computes it natively "
                         "(AMX / AVX512-BF16 CPUs, CUDA), else fp32; bf16 ~3x faster on AMX, frames ~53 dB from fp32 "
                         "(docs/benchmarks.md, Precision)")
+    p.add_argument("--render-batch", type=int, default=AnimateConfig.render_batch,
+                   help=f"frames per renderer call (default {AnimateConfig.render_batch}: the fastest measured on CPU, "
+                        "benchmarks/render_batch.py)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 is faster when other jobs share the cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -215,6 +215,7 @@ class AnimateConfig:
     # and the explorer have their own, also fp32): fp32, so that the pipeline's numbers do not depend on whether a
     # CPU has bf16 units (bf16 did not pass every metric of the check: docs/benchmarks.md, "Precision")
     precision: str = "fp32"
+    render_batch: int = 16  # frames per renderer call (benchmarks/render_batch.py: docs/benchmarks.md)
     device: str = "auto"  # auto (cuda where there is one) | cpu | cuda[:N]
     demo_text: str = "Hello! This portrait was animated from a single photo and a speech recording."
 

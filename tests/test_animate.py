@@ -174,6 +174,25 @@ def test_bf16_renders_close_to_fp32_and_the_switch_chooses(lively_animator, spee
         Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, precision="fp16")
 
 
+def test_the_render_batch_changes_speed_not_frames(lively_animator, speech):
+    """`render_batch` frames go through the renderer per call; batch 1 and batch 5 (not a divisor of the chunk)
+    render the same frames within float noise, and a batch below 1 is refused."""
+    from spacex.animate.pipeline import AnimateError
+
+    wav, _ = speech
+    a = lively_animator
+    opts = AnimateOptions(pose="fixed", blink="off")
+    ref = a(data.astronaut(), wav, opts)
+    for b in (1, 5):
+        other = Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, render_batch=b)
+        assert other.render_batch == b
+        out = other(data.astronaut(), wav, opts)
+        assert out.frames.shape == ref.frames.shape
+        assert np.abs(out.frames.astype(int) - ref.frames.astype(int)).max() <= 1
+    with pytest.raises(AnimateError, match="render_batch"):
+        Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, render_batch=0)
+
+
 def test_several_faces_largest_with_a_warning_or_an_error(animator, speech):
     wav, _ = speech
     face = data.astronaut()[:256, 96:352]  # the face, 256 px

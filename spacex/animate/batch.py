@@ -22,7 +22,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     animator = Animator.from_runs(a.runs, emotions=cfg.preprocess.emotions, device=devices.resolve(a.device),
-                                  precision=a.precision)
+                                  precision=a.precision, render_batch=a.render_batch)
     corpus = clipfmt.read_corpora(cfg.corpus.roots())
     rows = [r for r in corpus if r["split"] == a.split][:limit]
     done, skipped, frames, seconds = [], [], 0, 0.0

@@ -197,7 +197,8 @@ DEFAULT_FEATURES = {"backend": "dlib", "sample_rate": 16_000, "n_mfcc": 40, "n_f
 
 class Animator:
     def __init__(self, fv2v: FaceVid2Vid, s2l: Speech2Landmarks, l2l: Landmarks2Latents, posegen: PoseGen | None,
-                 emotions: list[str], device: str = "cpu", features: dict | None = None, precision: str = "fp32"):
+                 emotions: list[str], device: str = "cpu", features: dict | None = None, precision: str = "fp32",
+                 render_batch: int = 16):
         """`features`: the training store's settings (spacex.preprocess.store.features, saved in checkpoints);
         missing ones take DEFAULT_FEATURES. `precision`: the renderer's arithmetic: fp32, bf16 (autocast), or auto
         (bf16 where the device computes it natively: fast_bf16), for the per-frame renderer only; keypoints and the
@@ -205,6 +206,9 @@ class Animator:
         every evaluation metric within the seed spread, so fp32 is the default (docs/benchmarks.md, "Precision")."""
         if precision not in PRECISIONS:
             raise AnimateError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if render_batch < 1:
+            raise AnimateError(f"render_batch must be at least 1, got {render_batch}")
+        self.render_batch = render_batch  # frames per renderer call (benchmarks/render_batch.py)
         self.fv2v, self.s2l, self.l2l, self.posegen = fv2v, s2l, l2l, posegen
         self.features = {**DEFAULT_FEATURES, **{k: v for k, v in (features or {}).items() if v is not None}}
         self.emotions, self.device = list(self.features.get("emotions") or emotions), torch.device(device)
@@ -215,7 +219,7 @@ class Animator:
 
     @classmethod
     def from_runs(cls, runs: str | Path = "build/train", emotions: list[str] | None = None,
-                  device: str = "cpu", precision: str = "fp32") -> "Animator":
+                  device: str = "cpu", precision: str = "fp32", render_batch: int = 16) -> "Animator":
         runs = Path(runs)
         if not runs.is_dir():
             raise AnimateError(f"no trained stages in {runs}: train them first (make repro, or dvc repro) or pass "
@@ -229,7 +233,7 @@ class Animator:
                                f"({features['emotions']})")
         nets = {n: model.to(device) for n, (model, _) in loaded.items()}
         return cls(nets["fv2v"], nets["s2l"], nets["l2l"], nets.get("posegen"), emotions or emo.DEFAULT_EMOTIONS,
-                   device, features, precision)
+                   device, features, precision, render_batch)
 
     def rendering(self):
         """The context the per-frame renderer (motion field + generator) runs in: bf16 autocast, or nothing for
@@ -239,10 +243,11 @@ class Animator:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def render(self, image: torch.Tensor, src: dict, kps: torch.Tensor, chunk: int = 16) -> np.ndarray:
-        """Frames (T, S, S, 3) uint8 for driving keypoints (T, K, 3) from a source's features (fp32)."""
+    def render(self, image: torch.Tensor, src: dict, kps: torch.Tensor, chunk: int | None = None) -> np.ndarray:
+        """Frames (T, S, S, 3) uint8 for driving keypoints (T, K, 3) from a source's features (fp32), `chunk`
+        (default `render_batch`) frames per renderer call."""
         with self.rendering():
-            imgs = self.fv2v.render_sequence(image, src, kps, chunk)
+            imgs = self.fv2v.render_sequence(image, src, kps, chunk or self.render_batch)
         return to_uint8(imgs)
 
     @torch.no_grad()
@@ -394,7 +399,7 @@ class Animator:
 
     # ----------------------------------------------------------------------------------------- 5. frames
     def _render(self, photo: "_Photo", c: "_Controls", options: AnimateOptions, result: AnimateResult,
-                progress: bool, batch: int = 16):
+                progress: bool):
         """Yield (S, S, 3) uint8 frames, chunk by chunk; the appearance volume was computed once."""
         state: dict[str, object] = {"s2l": None, "l2l": None, "posegen": None, "first": None}  # carried over
         T = c.n_frames
@@ -402,9 +407,10 @@ class Animator:
         try:
             for s in range(0, T, options.chunk):
                 kp = self._chunk_keypoints(s, min(T, s + options.chunk), photo, c, state, options, result)
+                batch = self.render_batch
                 for i in range(0, len(kp), batch):
                     t0 = time.perf_counter()
-                    imgs = self.render(photo.source_image, photo.source, kp[i:i + batch], batch)
+                    imgs = self.render(photo.source_image, photo.source, kp[i:i + batch])
                     result.timings["render"] += time.perf_counter() - t0
                     bar.update(len(imgs))
                     yield from imgs
