@@ -9,3 +9,13 @@ def cpu_model() -> str:
             return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
     except (OSError, StopIteration):
         return "unknown"
+
+
+def write_result(path, result: dict) -> None:
+    """Write a benchmark's result as indented JSON (folders made) and say where."""
+    import json
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written: {path}")

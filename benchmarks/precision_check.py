@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from machine import cpu_model  # benchmarks/machine.py
+from machine import cpu_model, write_result  # benchmarks/machine.py
 from spacex import config, media
 from spacex.animate.batch import _first_frame, render_split
 from spacex.animate.pipeline import AnimateOptions, Animator, fast_bf16
@@ -173,9 +173,7 @@ def main(argv=None) -> int:
             print(f"{k:28s} fp32 {v['fp32']:9.4f}  bf16 {v['bf16']:9.4f}  delta {v['delta']:+.4f}  "
                   f"seeds {v['seed_range']}  null {v['null_shift']}  {'ok' if v['within'] else 'OUTSIDE'}")
         result["passed"] = all(v["within"] is not False for v in result["metrics"].values())
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written: {args.json}")
+    write_result(args.json, result)
     return 0
 
 

@@ -12,7 +12,6 @@ Prints a table and writes `--json` (default benchmarks/results/render_batch.json
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from machine import cpu_model  # benchmarks/machine.py
+from machine import cpu_model, write_result  # benchmarks/machine.py
 from spacex import config, devices
 from spacex.animate.pipeline import Animator, fast_bf16
 from spacex.corpus import clip as clipfmt
@@ -74,9 +73,7 @@ def main(argv=None) -> int:
     for b in args.batches:
         print(f"{b:>6} " + " ".join(f"{ms[f'{p}/{b}']:>9.2f} ms" for p in args.precisions))
     print("fastest:", best)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written: {args.json}")
+    write_result(args.json, result)
     return 0
 
 
