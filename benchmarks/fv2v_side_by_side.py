@@ -12,8 +12,9 @@ fv2v.model with the same resolution, K and generator. Both use random weights, s
 - per frame: one frame from given driving keypoints: the peer's generator (which re-encodes the source on every
   call: its API has no cache), the kit's motion field + generator from the cached volume (`render`).
 - each configuration runs in a fresh subprocess (warm-up call first), configurations interleaved over `--repeat`
-  rounds; median and range per configuration. The kit also runs under bf16 autocast (the switch of `spacex animate
-  --precision bf16`).
+  rounds; median and range per configuration. The kit also runs with oneDNN's bf16 convolutions on fp32 tensors
+  (kit_bf16conv: `spacex animate --precision bf16conv`, what auto picks on a CPU with native bf16) and under bf16
+  autocast (kit_bf16: `--precision bf16`).
 
 The parameter table says how far the two are from the same configuration (issue 17 asks for within 5% per
 network before a speed ratio counts as "the same configuration").
@@ -32,7 +33,7 @@ from pathlib import Path
 from machine import cpu_model  # benchmarks/machine.py
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = ("peer", "kit", "kit_bf16")
+CONFIGS = ("peer", "kit", "kit_bf16conv", "kit_bf16")
 
 
 def build(which: str, peer: Path, resolution: int, num_kp: int, spade: bool):
@@ -67,7 +68,10 @@ def build(which: str, peer: Path, resolution: int, num_kp: int, spade: bool):
         return nets, per_video, per_frame, per_video
 
     sys.path.insert(0, str(REPO))
+    from contextlib import nullcontext
+
     from spacex import config
+    from spacex.animate.pipeline import mkldnn_conv_precision
     from spacex.models.fv2v.model import FaceVid2Vid
 
     args = {**config.load("paper", REPO / "params.yaml").fv2v.model.to_dict(), "resolution": resolution,
@@ -75,15 +79,16 @@ def build(which: str, peer: Path, resolution: int, num_kp: int, spade: bool):
     m = FaceVid2Vid(**args).eval()
     nets = {"keypoint detector": m.canonical, "head pose": m.headpose, "motion": m.motion,
             "generator (rest)": torch.nn.ModuleList([m.generator, m.appearance])}
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if which == "kit_bf16" else None
+    def rendering():  # the renderer's arithmetic, as Animator.rendering sets it
+        if which == "kit_bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return mkldnn_conv_precision("bf16") if which == "kit_bf16conv" else nullcontext()
 
     def per_video(src):
         return m.source_features(src)
 
     def per_frame(src, feats, kp):
-        if autocast is None:
-            return m.render(src, feats, kp)
-        with autocast:
+        with rendering():
             return m.render(src, feats, kp).float()
 
     def keypoints(src):

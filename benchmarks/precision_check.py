@@ -1,21 +1,32 @@
-"""Is bf16 rendering safe on trained weights? Frames and evaluation metrics, bf16 against fp32.
+"""Is a reduced precision safe on trained weights? Frames and evaluation metrics, against fp32.
 
     .venv/bin/python benchmarks/precision_check.py                 # the trained smoke models in build/train
     .venv/bin/python benchmarks/precision_check.py --seeds 0 1 2 --out /tmp/precision
+    .venv/bin/python benchmarks/precision_check.py --precision bf16 --json benchmarks/results/precision_check_bf16.json
 
-1. Frames: the first `--frame-clips` test clips animated by the same networks in fp32 and in bf16 (autocast on
-   the renderer, `Animator(precision=...)`): per-pixel differences of the uint8 frames, PSNR of bf16 against
-   fp32, and the renderer's seconds per frame in each (one process, interleaved: fp32, bf16, fp32, bf16, ...).
+`--precision` (default bf16conv) is the mode checked (spacex.animate.pipeline.PRECISIONS), "reduced" below.
+
+1. Frames: the first `--frame-clips` test clips animated by the same networks in fp32 and in the reduced mode
+   (`Animator(precision=...)`, the per-frame renderer only): per-pixel differences of the uint8 frames, PSNR
+   against fp32, and the renderer's seconds per frame in each (one process, interleaved: fp32, reduced, ...).
 2. Metrics: the animate stage's test split rendered in fp32 with each of `--seeds` (PoseGen, blinks), in
-   bf16 with the first seed, and `--dither` more times in fp32 with the first seed and a perturbation of the
-   written frames that has the size of bf16's (the null: each pixel moved by a magnitude drawn from the
-   measured |bf16 - fp32| histogram of step 1, random sign, no structure). Each is scored by the evaluate
+   the reduced mode with the first seed, and `--dither` more times in fp32 with the first seed and a perturbation
+   of the written frames that has the size of the reduced mode's (the null: each pixel moved by a magnitude drawn
+   from the measured |reduced - fp32| histogram of step 1, random sign, no structure). Each is scored by the evaluate
    stage's code (methods spacex and the renderer control). A metric's tolerance is the larger of two noises
    that any rerun has: the range over the fp32 seeds of the SPACEx row (what another seed moves the result by)
-   and the largest shift of that row's metric under the null (what an imperceptible change of the pixels
-   moves a statistic read off them by: the renderer control has no seed, and its pose statistics come from
-   landmarks detected on 128 px crops). bf16 passes when |bf16 - fp32| at the same seed is within the
-   tolerance for every metric.
+   and the largest shift of that row's metric under the null draws (what an imperceptible change of the pixels
+   moves a statistic read off them by: the H.264 encoder re-decides its blocks and the landmark detector reads
+   128 px crops, so even frames that differ by one grey level in 0.2% of their values move the pose statistics
+   by ~0.05 deg and a sync offset by a frame; measured 2026-12-03).
+3. Verdict. (a) Frames: every clip at least 50 dB PSNR from fp32 with its 99th-percentile |difference| at most
+   2 grey levels. (b) Metrics: how many of the ~30 metrics fall outside their tolerance, against how many fall
+   outside when each null draw is judged the same way by the others (leave-one-out): with a handful of draws the
+   largest null shift underestimates the null's tail, so even a null draw exceeds it on some metrics, and
+   "every metric within" would fail any perturbation at all. The mode passes when (a) holds and its count is at
+   most the largest leave-one-out null count (with fewer than 2 null draws: when every metric is within).
+   `--reuse JSON...` pools the fp32 seed runs, every null draw (of either mode: all are imperceptible
+   perturbations) and an earlier run of the checked mode from earlier results of this script.
 
 Writes `--json` (default benchmarks/results/precision_check.json) and prints a table.
 """
@@ -42,13 +53,13 @@ from spacex.evaluate.metrics import registry
 
 
 
-def frames_check(cfg, clips: list[str], repeat: int) -> dict:
-    """bf16 against fp32 on `clips`: per-clip pixel differences, the histogram of |difference| (abs_hist[v]:
+def frames_check(cfg, clips: list[str], repeat: int, mode: str) -> dict:
+    """`mode` against fp32 on `clips`: per-clip pixel differences, the histogram of |difference| (abs_hist[v]:
     how many channel values moved by v grey levels) and the renderer's seconds per frame in each."""
     nets = Animator.from_runs(cfg.animate.runs, emotions=cfg.preprocess.emotions)
     animators = {p: Animator(nets.fv2v, nets.s2l, nets.l2l, nets.posegen, nets.emotions, "cpu", nets.features, p)
-                 for p in ("fp32", "bf16")}
-    per_clip, times, hist = [], {"fp32": [], "bf16": []}, np.zeros(256, np.int64)
+                 for p in ("fp32", mode)}
+    per_clip, times, hist = [], {"fp32": [], mode: []}, np.zeros(256, np.int64)
     for cid in clips:
         video = clipfmt.clip_paths(cfg.corpus.main, cid)["video"]
         photo, out = _first_frame(video), {}
@@ -57,7 +68,7 @@ def frames_check(cfg, clips: list[str], repeat: int) -> dict:
                 r = a(photo, video, AnimateOptions(pose="fixed", blink="off"))
                 times[p].append(r.timings["render"] / len(r.frames))
                 out[p] = r.frames
-        d = np.abs(out["bf16"].astype(np.int16) - out["fp32"].astype(np.int16))
+        d = np.abs(out[mode].astype(np.int16) - out["fp32"].astype(np.int16))
         hist += np.bincount(d.ravel(), minlength=256)
         mse = float(np.mean(d.astype(np.float64) ** 2))
         per_clip.append({"clip": cid, "frames": len(d), "mean_abs": round(float(d.mean()), 4),
@@ -66,7 +77,7 @@ def frames_check(cfg, clips: list[str], repeat: int) -> dict:
     ms = {p: round(1000 * float(np.median(v)), 2) for p, v in times.items()}
     return {"clips": per_clip, "render_ms_per_frame_median": ms,
             "render_ms_per_frame_range": {p: [round(1000 * min(v), 2), round(1000 * max(v), 2)] for p, v in times.items()},
-            "speedup": round(ms["fp32"] / ms["bf16"], 2), "abs_hist": np.trim_zeros(hist, "b").tolist()}
+            "speedup": round(ms["fp32"] / ms[mode], 2), "abs_hist": np.trim_zeros(hist, "b").tolist()}
 
 
 @contextmanager
@@ -108,35 +119,51 @@ def metrics_run(base, tag: str, precision: str, seed: int, out: Path, null: str 
     return row
 
 
-def verdict(rows: list[dict]) -> dict:
-    """Per method and metric: bf16 - fp32 at the same seed, against the tolerance (module docstring): the larger
-    of the range over the fp32 seeds of the SPACEx row and the largest |null - fp32| of that method's metric."""
-    fp32 = [r for r in rows if r["precision"] == "fp32" and not r.get("null")]
-    nulls = [r for r in rows if r.get("null")]
+def _tolerances(fp32: list[dict], nulls: list[dict], ref: dict, method: str, k: str):
+    """(seed range of the SPACEx row, largest |null - ref| of this method's metric) for metric k; None if unknown."""
+    vals = [x["spacex"][k] for x in fp32 if k in x["spacex"]]
+    moved = [abs(n[method][k] - ref[method][k]) for n in nulls if k in n[method] and k in ref[method]]
+    return (max(vals) - min(vals) if len(vals) > 1 else None), (max(moved) if moved else None)
+
+
+def _outside(cand: dict, fp32: list[dict], nulls: list[dict]) -> dict:
+    """Per method.metric of run `cand`: its shift from the fp32 run of its seed and the tolerance (module
+    docstring) from the seeds and `nulls`."""
+    ref = next(x for x in fp32 if x["seed"] == cand["seed"])
     out = {}
     for method in ("spacex", "renderer"):
-        for r in (x for x in rows if x["precision"] == "bf16"):
-            ref = next(x for x in fp32 if x["seed"] == r["seed"])
-            for k, v in r[method].items():
-                vals = [x["spacex"][k] for x in fp32 if k in x["spacex"]]
-                spread = max(vals) - min(vals) if len(vals) > 1 else None
-                moved = [abs(n[method][k] - ref[method][k]) for n in nulls if n["seed"] == r["seed"] and k in n[method]]
-                null = max(moved) if moved else None
-                parts = [x for x in (spread, null) if x is not None]
-                tol = max(parts) if parts else None
-                delta = v - ref[method][k]
-                out[f"{method}.{k}"] = {"fp32": round(ref[method][k], 4), "bf16": round(v, 4),
-                                        "delta": round(delta, 4),
-                                        "seed_range": None if spread is None else round(spread, 4),
-                                        "null_shift": None if null is None else round(null, 4),
-                                        "tolerance": None if tol is None else round(tol, 4),
-                                        "within": None if tol is None else bool(abs(delta) <= tol + 1e-9)}
+        for k, v in cand[method].items():
+            spread, null = _tolerances(fp32, nulls, ref, method, k)
+            parts = [x for x in (spread, null) if x is not None]
+            tol = max(parts) if parts else None
+            delta = v - ref[method][k]
+            out[f"{method}.{k}"] = {"fp32": round(ref[method][k], 4), "reduced": round(v, 4), "delta": round(delta, 4),
+                                    "seed_range": None if spread is None else round(spread, 4),
+                                    "null_shift": None if null is None else round(null, 4),
+                                    "tolerance": None if tol is None else round(tol, 4),
+                                    "within": None if tol is None else bool(abs(delta) <= tol + 1e-9)}
     return out
+
+
+def verdict(rows: list[dict], mode: str, frames: dict) -> dict:
+    """The module docstring's step 3 for the run of `mode` among `rows` (fp32 seed runs, null draws)."""
+    fp32 = [r for r in rows if r["precision"] == "fp32" and not r.get("null")]
+    nulls = [r for r in rows if r.get("null")]
+    metrics = _outside(next(r for r in rows if r["precision"] == mode), fp32, nulls)
+    outside = sorted(k for k, v in metrics.items() if v["within"] is False)
+    null_counts = [sum(v["within"] is False for v in _outside(n, fp32, nulls[:j] + nulls[j + 1:]).values())
+                   for j, n in enumerate(nulls)]
+    frames_ok = all(c["psnr_vs_fp32"] >= 50 and c["p99_abs"] <= 2 for c in frames["clips"])
+    allowed = max(null_counts) if len(nulls) >= 2 else 0
+    return {"metrics": metrics, "outside": outside, "null_draws": [n["tag"] for n in nulls],
+            "null_outside_counts": null_counts, "allowed_outside": allowed, "frames_ok": frames_ok,
+            "passed": bool(frames_ok and len(outside) <= allowed)}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default=None)
+    ap.add_argument("--precision", default="bf16conv", choices=["bf16conv", "bf16"], help="the mode checked")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     ap.add_argument("--frame-clips", type=int, default=2)
     ap.add_argument("--dither", type=int, default=2, help="fp32 runs with the null perturbation (0: none)")
@@ -144,35 +171,40 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="build/precision_check", help="renders and scores (scratch)")
     ap.add_argument("--json", default="benchmarks/results/precision_check.json")
     ap.add_argument("--no-metrics", action="store_true")
-    ap.add_argument("--reuse-fp32", default=None, metavar="JSON",
-                    help="take the fp32 runs from an earlier result of this script (the fp32 path unchanged since)")
+    ap.add_argument("--reuse", nargs="*", default=[], metavar="JSON",
+                    help="earlier results of this script (same models, fp32 path unchanged since): their fp32 seed "
+                         "runs, null draws and any run of the checked mode are used instead of rendering again")
     args = ap.parse_args(argv)
     base = config.load(args.profile)
     if not fast_bf16(torch.device("cpu")):
-        print("note: this CPU has no native bf16 (AMX-BF16 / AVX512-BF16): bf16 is emulated and slower here")
+        print("note: this CPU has no native bf16 (AMX-BF16 / AVX512-BF16): bf16 is emulated here")
     clips = [r["clip_id"] for r in clipfmt.read_manifest(base.corpus.main) if r["split"] == base.animate.split]
     result = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "native_bf16": fast_bf16(torch.device("cpu")),
-              "frames": frames_check(base, clips[: args.frame_clips], args.repeat)}
+              "precision": args.precision, "frames": frames_check(base, clips[: args.frame_clips], args.repeat,
+                                                                 args.precision)}
     print(json.dumps(result["frames"], indent=1), flush=True)
     if not args.no_metrics:
         out = Path(args.out)
-        if args.reuse_fp32:
-            rows = [r for r in json.loads(Path(args.reuse_fp32).read_text())["runs"]
-                    if r["precision"] == "fp32" and not r.get("null")]
-            result["fp32_runs_from"] = args.reuse_fp32
-        else:
-            rows = [metrics_run(base, f"fp32_seed{s}", "fp32", s, out) for s in args.seeds]
-        rows.append(metrics_run(base, f"bf16_seed{args.seeds[0]}", "bf16", args.seeds[0], out))
-        for d in range(args.dither):  # the null: fp32 frames moved by bf16's amount without its structure
+        old = [r for f in args.reuse for r in json.loads(Path(f).read_text())["runs"]]
+        seeds = [r for r in old if r["precision"] == "fp32" and not r.get("null")]
+        seeds = [next(r for r in seeds if r["seed"] == s) for s in sorted({r["seed"] for r in seeds})]  # one per seed
+        rows = seeds or [metrics_run(base, f"fp32_seed{s}", "fp32", s, out) for s in args.seeds]
+        rows += [r for r in old if r.get("null")]
+        mine = [r for r in old if r["precision"] == args.precision][:1]
+        rows += mine or [metrics_run(base, f"{args.precision}_seed{args.seeds[0]}", args.precision, args.seeds[0], out)]
+        for d in range(args.dither):  # the null: fp32 frames moved by the reduced mode's amount, no structure
             with dithered_writes(result["frames"]["abs_hist"], seed=d):
-                rows.append(metrics_run(base, f"fp32_seed{args.seeds[0]}_null{d}", "fp32", args.seeds[0], out,
-                                        null=f"dither draw {d}"))
-        result.update(runs=rows, metrics=verdict(rows))
+                rows.append(metrics_run(base, f"fp32_seed{args.seeds[0]}_null{args.precision}{d}", "fp32",
+                                        args.seeds[0], out, null=f"{args.precision}-sized dither draw {d}"))
+        if args.reuse:
+            result["reused"] = args.reuse
+        result.update(runs=rows, **verdict(rows, args.precision, result["frames"]))
         for k, v in result["metrics"].items():
-            print(f"{k:28s} fp32 {v['fp32']:9.4f}  bf16 {v['bf16']:9.4f}  delta {v['delta']:+.4f}  "
+            print(f"{k:28s} fp32 {v['fp32']:9.4f}  {args.precision} {v['reduced']:9.4f}  delta {v['delta']:+.4f}  "
                   f"seeds {v['seed_range']}  null {v['null_shift']}  {'ok' if v['within'] else 'OUTSIDE'}")
-        result["passed"] = all(v["within"] is not False for v in result["metrics"].values())
+        print(f"outside: {len(result['outside'])} {result['outside']}; null draws judged by the others: "
+              f"{result['null_outside_counts']}; frames ok: {result['frames_ok']}; passed: {result['passed']}")
     write_result(args.json, result)
     return 0
 

@@ -366,13 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=int, default=300,
                    help="frames per inference chunk; recurrent state is carried across chunks (default 300)")
     p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda | cuda:N")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "auto", "bf16"],
-                   help="the renderer's arithmetic: fp32 (exact); auto = bf16 where the device computes it natively "
-                        "(AMX / AVX512-BF16 CPUs, CUDA), else fp32; bf16 ~3x faster on AMX, frames ~53 dB from fp32 "
-                        "(docs/benchmarks.md, Precision)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16conv", "bf16"],
+                   help="the renderer's arithmetic (default auto: the fastest that passed the precision check, "
+                        "bf16 on CPUs with AMX / AVX512-BF16, else fp32); fp32: exact; bf16: autocast, ~3x faster on "
+                        "AMX, frames ~53 dB from fp32; bf16conv: fp32 tensors with bf16 convolutions, ~2x, frames "
+                        "within 1 grey level (docs/benchmarks.md, Precision)")
     p.add_argument("--render-batch", type=int, default=AnimateConfig.render_batch,
-                   help=f"frames per renderer call (default {AnimateConfig.render_batch}: the fastest measured on CPU, "
-                        "benchmarks/render_batch.py)")
+                   help=f"frames per renderer call (default {AnimateConfig.render_batch}; on CPU batches of 2 to 16 "
+                        "are within 2-4%% of each other, 1 and 32 ~25%% slower: docs/benchmarks.md, Render batch)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 is faster when other jobs share the cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -211,9 +211,9 @@ class AnimateConfig:
     split: str = "test"
     pose: str = "predicted"  # predicted | fixed
     seed: int = 0
-    # the animate stage's renderer arithmetic (spacex.animate.pipeline.PRECISIONS; `spacex animate --precision`
-    # and the explorer have their own, also fp32): fp32, so that the pipeline's numbers do not depend on whether a
-    # CPU has bf16 units (bf16 did not pass every metric of the check: docs/benchmarks.md, "Precision")
+    # the animate stage's renderer arithmetic (spacex.animate.pipeline.PRECISIONS): fp32, so that the pipeline's
+    # numbers do not depend on whether a CPU has bf16 units; `spacex animate` and the explorer default to auto
+    # (bf16 where it is native: it passed the precision check, docs/benchmarks.md, "Precision")
     precision: str = "fp32"
     render_batch: int = 16  # frames per renderer call (benchmarks/render_batch.py: docs/benchmarks.md)
     device: str = "auto"  # auto (cuda where there is one) | cpu | cuda[:N]

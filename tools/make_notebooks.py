@@ -216,11 +216,13 @@ write_notebook(
     "across reloads): run the cells again (Run > Run All Cells).",
     'runs = "build/train"  # trained checkpoints\nphoto = ""  # portrait image; empty: the astronaut\n'
     'audio = "build/animate/demo_speech.wav"  # speech recording\nout_dir = "build/explore"\n'
+    'precision = "auto"  # the renderer\'s arithmetic: auto (the fastest that passed the precision check) | fp32 | bf16conv | bf16\n'
     'interactive = True',
     [
         "import os\n\nfrom skimage import data\n\nfrom spacex import config\n"
         "from spacex.animate import explore\nfrom spacex.animate.pipeline import AnimateOptions, Animator\n\n"
-        "os.chdir(config.repo_root())\nanimator = Animator.from_runs(runs)\nimage = photo or data.astronaut()",
+        "os.chdir(config.repo_root())\nanimator = Animator.from_runs(runs, precision=precision)\n"
+        "image = photo or data.astronaut()",
         "# After a page reload the controls are gone (ipywidgets keeps no state across reloads): run this cell again.\n"
         "if interactive:\n    panel = explore.explorer(animator, image, audio, out_dir)\n    display(panel)\n"
         "else:  # papermill: one render, with the traces and both videos kept in the executed notebook\n"

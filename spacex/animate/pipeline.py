@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,7 +176,13 @@ def _read_rows(path: str | Path, what: str) -> np.ndarray:
     return np.asarray(seq, np.float64)
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+# The renderer's arithmetic. fp32: exact. bf16conv: fp32 tensors whose convolutions oneDNN computes with bf16
+# arithmetic (torch.backends.mkldnn.conv.fp32_precision; CPUs with AMX-BF16 / AVX512-BF16; on CUDA convolutions
+# already run in TF32 by PyTorch's default, so it is fp32 there). bf16: autocast (tensors in bf16). auto: the
+# fastest that passed the precision check on trained weights (benchmarks/precision_check.py; both reduced modes
+# passed, bf16 3.0x and bf16conv 2.0x faster on an AMX CPU): bf16 on a CPU that computes bf16 natively, else fp32
+# (on CUDA too: bf16 there is unchecked).
+PRECISIONS = ("auto", "fp32", "bf16conv", "bf16")
 
 
 def fast_bf16(device: torch.device) -> bool:
@@ -191,6 +197,18 @@ def fast_bf16(device: torch.device) -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
+@contextmanager
+def mkldnn_conv_precision(mode: str):
+    """oneDNN's fp32 convolution arithmetic set to `mode` (e.g. "bf16") while active; restored after."""
+    conv = torch.backends.mkldnn.conv
+    before = conv.fp32_precision
+    conv.fp32_precision = mode
+    try:
+        yield
+    finally:
+        conv.fp32_precision = before
+
+
 # The feature settings of checkpoints saved without them (and of the smoke profile): the library defaults.
 DEFAULT_FEATURES = {"backend": "dlib", "sample_rate": 16_000, "n_mfcc": 40, "n_fft": 1024, "n_mels": 80}
 
@@ -200,10 +218,9 @@ class Animator:
                  emotions: list[str], device: str = "cpu", features: dict | None = None, precision: str = "fp32",
                  render_batch: int = 16):
         """`features`: the training store's settings (spacex.preprocess.store.features, saved in checkpoints);
-        missing ones take DEFAULT_FEATURES. `precision`: the renderer's arithmetic: fp32, bf16 (autocast), or auto
-        (bf16 where the device computes it natively: fast_bf16), for the per-frame renderer only; keypoints and the
-        sequence models stay fp32. Checked on the trained smoke models: 3x faster, frames 53 dB from fp32, but not
-        every evaluation metric within the seed spread, so fp32 is the default (docs/benchmarks.md, "Precision")."""
+        missing ones take DEFAULT_FEATURES. `precision` (PRECISIONS): the per-frame renderer's arithmetic;
+        keypoints and the sequence models stay fp32. The library's default is fp32 (exact); `spacex animate` and
+        the explorer pass auto. `render_batch`: frames per renderer call."""
         if precision not in PRECISIONS:
             raise AnimateError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if render_batch < 1:
@@ -212,7 +229,9 @@ class Animator:
         self.fv2v, self.s2l, self.l2l, self.posegen = fv2v, s2l, l2l, posegen
         self.features = {**DEFAULT_FEATURES, **{k: v for k, v in (features or {}).items() if v is not None}}
         self.emotions, self.device = list(self.features.get("emotions") or emotions), torch.device(device)
-        self.precision = ("bf16" if fast_bf16(self.device) else "fp32") if precision == "auto" else precision
+        if precision == "auto":
+            precision = "bf16" if self.device.type == "cpu" and fast_bf16(self.device) else "fp32"
+        self.precision = precision
         # SynthTalk's exact landmarks exist only for SynthTalk: a photo gets the closest real detector
         backend = self.features["backend"]
         self.backend = make_backend("dlib" if backend == "groundtruth" else backend, str(self.device))
@@ -236,11 +255,14 @@ class Animator:
                    device, features, precision, render_batch)
 
     def rendering(self):
-        """The context the per-frame renderer (motion field + generator) runs in: bf16 autocast, or nothing for
-        fp32. Keypoints and head pose are always fp32: the per-video features cost nothing per frame, and bf16
-        keypoints read from frames (the renderer control) jitter (+12% jitter, +0.03 px mouth LMD, measured)."""
+        """The context the per-frame renderer (motion field + generator) runs in: bf16 autocast, oneDNN's bf16
+        convolutions (bf16conv, CPU), or nothing for fp32. Keypoints and head pose are always exact fp32: the
+        per-video features cost nothing per frame, and bf16 keypoints read from frames (the renderer control)
+        jitter (+12% jitter, +0.03 px mouth LMD, measured)."""
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.precision == "bf16conv" and self.device.type == "cpu":
+            return mkldnn_conv_precision("bf16")
         return nullcontext()
 
     def render(self, image: torch.Tensor, src: dict, kps: torch.Tensor, chunk: int | None = None) -> np.ndarray:
