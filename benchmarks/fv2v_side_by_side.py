@@ -13,8 +13,8 @@ fv2v.model with the same resolution, K and generator. Both use random weights, s
   call: its API has no cache), the kit's motion field + generator from the cached volume (`render`).
 - each configuration runs in a fresh subprocess (warm-up call first), configurations interleaved over `--repeat`
   rounds; median and range per configuration. The kit also runs with oneDNN's bf16 convolutions on fp32 tensors
-  (kit_bf16conv: `spacex animate --precision bf16conv`, what auto picks on a CPU with native bf16) and under bf16
-  autocast (kit_bf16: `--precision bf16`).
+  (kit_bf16conv: `spacex animate --precision bf16conv`) and under bf16 autocast (kit_bf16: `--precision bf16`, what
+  auto picks on a CPU with native bf16).
 
 The parameter table says how far the two are from the same configuration (issue 17 asks for within 5% per
 network before a speed ratio counts as "the same configuration").

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -56,7 +55,8 @@ def main(argv=None) -> int:
         for b in args.batches:
             for p, a in animators.items():
                 t0 = time.perf_counter()
-                a.render(x[:1], src, kps, chunk=b)
+                with torch.no_grad():  # as Animator.__call__ renders
+                    a.render(x[:1], src, kps, chunk=b)
                 if nets.device.type == "cuda":
                     torch.cuda.synchronize()
                 if r:

@@ -372,8 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "AMX, frames ~53 dB from fp32; bf16conv: fp32 tensors with bf16 convolutions, ~2x, frames "
                         "within 1 grey level (docs/benchmarks.md, Precision)")
     p.add_argument("--render-batch", type=int, default=AnimateConfig.render_batch,
-                   help=f"frames per renderer call (default {AnimateConfig.render_batch}; on CPU batches of 2 to 16 "
-                        "are within 2-4%% of each other, 1 and 32 ~25%% slower: docs/benchmarks.md, Render batch)")
+                   help=f"frames per renderer call (default {AnimateConfig.render_batch}: the fastest measured on CPU "
+                        "in fp32, within 5%% of the fastest in bf16; docs/benchmarks.md, Render batch)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 is faster when other jobs share the cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

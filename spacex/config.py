@@ -215,7 +215,7 @@ class AnimateConfig:
     # numbers do not depend on whether a CPU has bf16 units; `spacex animate` and the explorer default to auto
     # (bf16 where it is native: it passed the precision check, docs/benchmarks.md, "Precision")
     precision: str = "fp32"
-    render_batch: int = 16  # frames per renderer call (benchmarks/render_batch.py: docs/benchmarks.md)
+    render_batch: int = 8  # frames per renderer call: the fastest measured on CPU (docs/benchmarks.md, Render batch)
     device: str = "auto"  # auto (cuda where there is one) | cpu | cuda[:N]
     demo_text: str = "Hello! This portrait was animated from a single photo and a speech recording."
 

@@ -175,7 +175,14 @@ def test_reduced_precisions_render_close_to_fp32_and_auto_chooses(lively_animato
     assert torch.backends.mkldnn.conv.fp32_precision == mode  # the global switch is put back after rendering
     d = np.abs(near.frames.astype(int) - ref.frames.astype(int))
     assert d.max() <= 2 and d.mean() < diff.mean(), (d.max(), d.mean(), diff.mean())  # far closer than autocast
+    if fast_bf16(torch.device("cpu")):
+        assert d.max() > 0, "bf16conv rendered bit for bit like fp32 on a CPU with bf16 units: the switch did nothing"
     np.testing.assert_array_equal(near.keypoints, ref.keypoints)
+    with pytest.MonkeyPatch.context() as mp:  # the switch is put back when rendering fails too
+        mp.setattr(conv.fv2v, "render_sequence", lambda *a, **k: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            conv.render(None, {}, torch.zeros(1, 1, 3))
+    assert torch.backends.mkldnn.conv.fp32_precision == mode
     auto = Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, precision="auto")
     assert auto.precision == ("bf16" if fast_bf16(auto.device) else "fp32")  # the fastest that passed the check
     with pytest.raises(AnimateError, match="precision"):
@@ -191,10 +198,14 @@ def test_the_render_batch_changes_speed_not_frames(lively_animator, speech):
     a = lively_animator
     opts = AnimateOptions(pose="fixed", blink="off")
     ref = a(data.astronaut(), wav, opts)
+    real = a.fv2v.render
     for b in (1, 5):
         other = Animator(a.fv2v, a.s2l, a.l2l, a.posegen, DEFAULT_EMOTIONS, render_batch=b)
-        assert other.render_batch == b
-        out = other(data.astronaut(), wav, opts)
+        sizes = []
+        with pytest.MonkeyPatch.context() as mp:  # count the frames of each renderer call
+            mp.setattr(a.fv2v, "render", lambda img, src, kp: sizes.append(len(kp)) or real(img, src, kp))
+            out = other(data.astronaut(), wav, opts)
+        assert max(sizes) == b and sum(sizes) == len(out.frames)
         assert out.frames.shape == ref.frames.shape
         assert np.abs(out.frames.astype(int) - ref.frames.astype(int)).max() <= 1
     with pytest.raises(AnimateError, match="render_batch"):

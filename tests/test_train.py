@@ -251,6 +251,7 @@ def test_l2l_trains_on_s2l_landmarks_posed_with_the_true_pose(small_store, tmp_p
     import numpy as np
 
     from spacex.cli import _overrides as parse
+    from spacex.errors import ConfigError
     from spacex.train import l2l, stages
 
     store_dir, _ = small_store
@@ -266,6 +267,13 @@ def test_l2l_trains_on_s2l_landmarks_posed_with_the_true_pose(small_store, tmp_p
     rows = np.arange(3, 20)
     truth, posed = data.inputs(c, rows), data.inputs(c, rows, data.get(c, "landmarks_norm", rows))
     np.testing.assert_allclose(posed["landmarks"], truth["landmarks"], atol=1e-4)
+    s2l_model, _ = load_model(tmp_path / "s2l" / "last.pt", Speech2Landmarks)
+    pred = data.predict_landmarks(s2l_model, c, rows)  # (W, 68, 3): S2L's mouth, the frames' own eyes (blinks)
+    eyes = list(range(36, 48))
+    np.testing.assert_array_equal(pred[:, eyes], data.get(c, "landmarks_norm", rows)[:, eyes])
+    assert np.abs(pred[:, 48:] - data.get(c, "landmarks_norm", rows)[:, 48:]).max() > 1e-4
+    with pytest.raises(ConfigError, match="s2l_inputs"):
+        l2l.L2LTask(config.load("smoke", overrides=parse(sets + ["l2l.s2l_inputs=1.5"])))
 
     metrics = {}
     for frac in (0.0, 1.0):

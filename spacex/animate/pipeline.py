@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from spacex import gaze as gazemod
 from spacex import media
+from spacex.config import AnimateConfig
 from spacex.errors import KitError
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.models.l2l import Landmarks2Latents
@@ -179,15 +180,16 @@ def _read_rows(path: str | Path, what: str) -> np.ndarray:
 # The renderer's arithmetic. fp32: exact. bf16conv: fp32 tensors whose convolutions oneDNN computes with bf16
 # arithmetic (torch.backends.mkldnn.conv.fp32_precision; CPUs with AMX-BF16 / AVX512-BF16; on CUDA convolutions
 # already run in TF32 by PyTorch's default, so it is fp32 there). bf16: autocast (tensors in bf16). auto: the
-# fastest that passed the precision check on trained weights (benchmarks/precision_check.py; both reduced modes
-# passed, bf16 3.0x and bf16conv 2.0x faster on an AMX CPU): bf16 on a CPU that computes bf16 natively, else fp32
+# fastest that passed the precision check on trained weights (benchmarks/precision_check.py: bf16 passed, 3.0x
+# faster on an AMX CPU; bf16conv, 2.0x, fell just outside): bf16 on a CPU that computes bf16 natively, else fp32
 # (on CUDA too: bf16 there is unchecked).
 PRECISIONS = ("auto", "fp32", "bf16conv", "bf16")
 
 
 def fast_bf16(device: torch.device) -> bool:
     """Whether `device` computes bf16 natively (CUDA with bf16; a CPU with AMX-BF16 or AVX512-BF16), so that
-    autocast speeds the renderer up instead of emulating bf16 in fp32 (slower there)."""
+    autocast speeds the renderer up instead of emulating bf16 in fp32 (slower there). `auto` uses it on CPUs
+    only."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     try:
@@ -216,7 +218,7 @@ DEFAULT_FEATURES = {"backend": "dlib", "sample_rate": 16_000, "n_mfcc": 40, "n_f
 class Animator:
     def __init__(self, fv2v: FaceVid2Vid, s2l: Speech2Landmarks, l2l: Landmarks2Latents, posegen: PoseGen | None,
                  emotions: list[str], device: str = "cpu", features: dict | None = None, precision: str = "fp32",
-                 render_batch: int = 16):
+                 render_batch: int = AnimateConfig.render_batch):
         """`features`: the training store's settings (spacex.preprocess.store.features, saved in checkpoints);
         missing ones take DEFAULT_FEATURES. `precision` (PRECISIONS): the per-frame renderer's arithmetic;
         keypoints and the sequence models stay fp32. The library's default is fp32 (exact); `spacex animate` and
@@ -238,7 +240,8 @@ class Animator:
 
     @classmethod
     def from_runs(cls, runs: str | Path = "build/train", emotions: list[str] | None = None,
-                  device: str = "cpu", precision: str = "fp32", render_batch: int = 16) -> "Animator":
+                  device: str = "cpu", precision: str = "fp32",
+                  render_batch: int = AnimateConfig.render_batch) -> "Animator":
         runs = Path(runs)
         if not runs.is_dir():
             raise AnimateError(f"no trained stages in {runs}: train them first (make repro, or dvc repro) or pass "

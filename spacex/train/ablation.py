@@ -35,7 +35,8 @@ def run_variant(cfg: Config, variant: str) -> dict:
     variant_cfg = config.with_overrides(cfg, {**overrides, f"{stage}.out": str(out)})
     metrics = dict(train_stage(stage, variant_cfg))
     for k in [k for k in metrics if not k.startswith("baseline_")]:  # model / trivial-baseline ratios, as the stage reports them for the full model
-        base = [b for b in metrics if b.startswith("baseline_") and b.endswith(k)]
+        clean = k.removesuffix("_s2l")  # the same metric on S2L's inputs (L2L's kp_l1_s2l) has the same baseline
+        base = [b for b in metrics if b.startswith("baseline_") and b.endswith(clean)]
         if base and metrics[base[0]]:
             metrics[f"{k}_vs_baseline"] = round(metrics[k] / metrics[base[0]], 4)
     full_path = Path("reports") / f"train_{stage}" / "metrics.json"

@@ -10,9 +10,12 @@ trained face-vid2vid. Validation: keypoint L1 on val clips against the trivial b
 Train/test consistency (`l2l.s2l_inputs`): at inference L2L's landmarks are Speech2Landmarks' predictions, smoother
 and less articulated than the detected ones it would otherwise train on. A fraction of training windows can take
 the trained S2L's prediction for the window (photo: the clip's frame 0, as the animate stage's photo is the clip's
-first frame; the window's MFCCs and emotion) posed with the frames' true head pose. When an S2L run exists,
-validation also scores each val clip with S2L's whole-clip prediction as input (`kp_l1_s2l`): the error inference
-sees, before the head pose is predicted too.
+first frame; the window's MFCCs and emotion) posed with the frames' true head pose, its eyes replaced by the
+detected ones (S2L's eyes never close; at inference the blink control closes them, here the frames' own blinks
+do, as in the target keypoints). When an S2L run exists, validation also scores each val clip with S2L's
+whole-clip prediction as input (`kp_l1_s2l`): the error inference sees, before the head pose and blinks are
+predicted too. S2L predicts a training window from its own frames alone (no neighbouring audio, a fresh LSTM
+state), as S2L itself was trained; validation runs whole clips.
 """
 from __future__ import annotations
 
@@ -22,9 +25,12 @@ import numpy as np
 import torch
 
 from spacex import checkpoint
+from spacex import landmarks as lm
 from spacex.config import Config, as_dict
+from spacex.errors import ConfigError
 from spacex.models.l2l import Landmarks2Latents
 from spacex.models.s2l import Speech2Landmarks
+from spacex.preprocess import store
 from spacex.preprocess.pose import Pose, pose
 from spacex.train.s2l import target_landmarks
 from spacex.train.sequences import SequenceData, SequenceTask, augment_seed, sample_windows
@@ -69,7 +75,10 @@ class L2LData(SequenceData):
         with torch.no_grad():
             pred, _ = s2l(torch.from_numpy(np.ascontiguousarray(mfcc)[None]), torch.from_numpy(photo),
                           torch.from_numpy(self.get(c, "emotion", rows)[None]))
-        return pred[0].numpy()
+        pred = pred[0].numpy().copy()  # (W, 68, 3)
+        eyes = lm.EYE_R + lm.EYE_L
+        pred[:, eyes] = self.get(c, "landmarks_norm", rows)[:, eyes]  # blinks as the frames show them
+        return pred
 
     def keypoints(self, c: dict, rows=None) -> tuple[np.ndarray, np.ndarray]:
         """The renderer's driving keypoints (W, K, 3) of these frames and the source keypoints (K, 3)."""
@@ -87,18 +96,27 @@ class L2LTask(SequenceTask):
         train = L2LData(cfg.pack.out, kp_dir, "train", cfg.emotion.predictions)
         self.use_data(cfg.l2l, train, L2LData(cfg.pack.out, kp_dir, "val", cfg.emotion.predictions),
                       num_kp=train.keypoints(train.clips[0], [0])[1].shape[0])  # the renderer's keypoint count
-        self.s2l = self._load_s2l(Path(cfg.s2l.out) / "last.pt", cfg.l2l.s2l_inputs > 0)
+        if not 0 <= cfg.l2l.s2l_inputs <= 1:
+            raise ConfigError(f"l2l.s2l_inputs is a fraction of windows in [0, 1], got {cfg.l2l.s2l_inputs}")
+        self.s2l, self.s2l_step = self._load_s2l(Path(cfg.s2l.out) / "last.pt", cfg.l2l.s2l_inputs > 0,
+                                                 store.features(cfg.preprocess.out))
 
     @staticmethod
-    def _load_s2l(path: Path, needed: bool) -> Speech2Landmarks | None:
-        """The trained S2L (fp32, eval) whose predictions L2L trains on and is validated with, or None."""
+    def _load_s2l(path: Path, needed: bool, features: dict) -> tuple[Speech2Landmarks | None, int | None]:
+        """The trained S2L (fp32, eval) whose predictions L2L trains on and is validated with, and its step; (None,
+        None) when there is none. It must have been trained on this store's features (MFCCs, emotion order)."""
         if not path.exists():
             if needed:
                 raise FileNotFoundError(f"l2l.s2l_inputs > 0 needs a trained Speech2Landmarks: {path} is missing "
                                         "(run `spacex train s2l` first, or set l2l.s2l_inputs: 0)")
-            return None
-        model, _ = checkpoint.load_model(path, Speech2Landmarks)
-        return model.float()
+            return None, None
+        model, ckpt = checkpoint.load_model(path, Speech2Landmarks)
+        theirs = ckpt.get("features") or {}
+        differ = sorted(k for k in features if k in theirs and theirs[k] != features[k])
+        if differ:
+            raise ConfigError(f"{path} was trained on other features than this store's ({', '.join(differ)}): "
+                              "retrain S2L on it (spacex train s2l) or point s2l.out elsewhere")
+        return model.float(), ckpt.get("step")
 
     def plan(self, step, rank, world, generator) -> list:
         """Per item: (clip, frames (W,), mask (W,), augmentation seed or None, S2L's landmarks or the detected)."""
@@ -154,6 +172,7 @@ def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | No
     run_config = {"profile": cfg.profile, "l2l": as_dict(cfg.l2l), "store": cfg.preprocess.out,
                   "keypoints": cfg.fv2v.keypoints, "s2l": str(Path(cfg.s2l.out) / "last.pt")}
     task = L2LTask(cfg)
+    run_config["s2l"] = None if task.s2l is None else {"checkpoint": run_config["s2l"], "step": task.s2l_step}
     ratios = {"kp_l1_vs_baseline": ("kp_l1", "baseline_source_kp_l1")}
     if task.s2l is not None:
         ratios["kp_l1_s2l_vs_baseline"] = ("kp_l1_s2l", "baseline_source_kp_l1")
