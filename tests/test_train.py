@@ -55,6 +55,10 @@ def _random_keypoints(store_dir, folder):
     return folder
 
 
+def _index_clips(packed):
+    return json.loads((packed / "index.json").read_text())["clips"]
+
+
 def _losses(run_dir):
     rows = [json.loads(ln) for ln in (run_dir / "stats.jsonl").read_text().splitlines()]
     return {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
@@ -89,15 +93,32 @@ def test_ddp_two_processes_match_one_for_the_other_sequence_stages(small_store, 
     train = {"steps": 8, "batch_size": 8, "log_every": 1, "eval_every": 1000, "ckpt_every": 4, "lr": 0.003}
     base = [f"preprocess.out={store_dir}", f"pack.out={store_dir / 'packed'}", f"fv2v.keypoints={kp}",
             f"s2l.out={tmp_path / 'no_s2l'}", f"{stage}.window=24", *(f"{stage}.train.{k}={v}" for k, v in train.items())]
+    if stage == "emotion":  # a pack copy whose test clips are unlabeled: the stage must predict them
+        import shutil
+
+        packed = shutil.copytree(store_dir / "packed", tmp_path / "packed")
+        index = json.loads((packed / "index.json").read_text())
+        for c in index["clips"]:
+            if c["split"] == "test":
+                c["emotion_label"] = None
+        (packed / "index.json").write_text(json.dumps(index))
+        base.append(f"pack.out={packed}")
     for name, n in (("single", 1), ("ddp", 2)):
         # the emotion stage ends by writing the unlabeled clips' predictions (rank 0 alone; both ranks raced once)
         preds = [f"emotion.predictions={tmp_path / name / 'predictions'}"] if stage == "emotion" else []
         # one port per stage: a rendezvous port just released by the previous stage's ranks can still be taken
         _train_cli(base + preds + [f"{stage}.out={tmp_path / name}"], nproc=n, stage=stage,
                    port=29540 + ["posegen", "l2l", "emotion"].index(stage))
-    if stage == "emotion":  # rank 0 wrote the predictions' index, as the one process did
+    if stage == "emotion":  # rank 0 wrote the predictions and their index, as the one process did
+        import numpy as np
+
         index = {n: json.loads((tmp_path / n / "predictions" / "index.json").read_text()) for n in ("single", "ddp")}
+        unlabeled = sorted(c["clip_id"] for c in _index_clips(tmp_path / "packed") if c["split"] == "test")
+        assert unlabeled and sorted(index["single"]["clips"]) == unlabeled
         assert index["ddp"]["clips"] == index["single"]["clips"] and index["ddp"]["emotions"]
+        for clip in unlabeled:
+            single, ddp = (np.load(tmp_path / n / "predictions" / f"{clip}.npy") for n in ("single", "ddp"))
+            np.testing.assert_allclose(ddp, single, atol=1e-4)
     a = checkpoint.load(tmp_path / "single" / "last.pt")["model"]
     b = checkpoint.load(tmp_path / "ddp" / "last.pt")["model"]
     for k in a:
