@@ -267,8 +267,8 @@ def test_two_fresh_runs_give_identical_metrics_and_weights(small_corpus, small_s
 def test_l2l_trains_on_s2l_landmarks_posed_with_the_true_pose(small_store, tmp_path):
     """Issue 12 (5): L2L can train on what inference gives it. Posing the store's own normalized landmarks gives
     the detected ones (so S2L's predictions enter in the same frame); with l2l.s2l_inputs = 1 every window takes a
-    trained S2L's prediction, which changes what L2L learns; validation scores both inputs; a missing S2L run
-    is a one-line error."""
+    trained S2L's prediction, which changes what L2L learns, and 2 DataLoader workers give the one process's
+    weights; validation scores both inputs; a missing S2L run is a one-line error."""
     import numpy as np
 
     from spacex.cli import _overrides as parse
@@ -303,6 +303,11 @@ def test_l2l_trains_on_s2l_landmarks_posed_with_the_true_pose(small_store, tmp_p
         assert metrics[frac]["kp_l1_s2l"] > 0 and metrics[frac]["kp_l1"] > 0
     a, b = (checkpoint.load(tmp_path / str(f) / "last.pt")["model"] for f in (0.0, 1.0))
     assert any(not torch.equal(a[k], b[k]) for k in a)  # the S2L windows were really used
+    # S2L then runs inside the DataLoader workers (one thread each): the batches, and so the weights, stay the same
+    stages.run("l2l", config.load("smoke", overrides=parse(sets + ["l2l.s2l_inputs=1.0", "l2l.train.workers=2",
+                                                                   f"l2l.out={tmp_path / 'workers'}"])))
+    w = checkpoint.load(tmp_path / "workers" / "last.pt")["model"]
+    assert all(torch.equal(w[k], b[k]) for k in b)
     assert metrics[0.0]["kp_l1"] != metrics[0.0]["kp_l1_s2l"]  # and the two validations differ
 
     cli = subprocess.run([sys.executable, "-m", "spacex.cli", "train", "l2l", "--set", *sets, "l2l.s2l_inputs=0.5",
