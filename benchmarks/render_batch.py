@@ -20,11 +20,9 @@ import torch
 
 from machine import cpu_model, write_result  # benchmarks/machine.py
 from spacex import config, devices
+from spacex.animate.batch import own_keypoints
 from spacex.animate.pipeline import Animator, fast_bf16
 from spacex.corpus import clip as clipfmt
-from spacex.crop import crop_frames, to_float
-from spacex.media import read_frames
-from spacex.preprocess import store
 
 
 def main(argv=None) -> int:
@@ -41,13 +39,9 @@ def main(argv=None) -> int:
     device = devices.resolve(args.device)
     nets = Animator.from_runs(cfg.animate.runs, emotions=cfg.preprocess.emotions, device=device)
     row = next(r for r in clipfmt.read_manifest(cfg.corpus.main) if r["split"] == cfg.animate.split)
-    frames, _ = read_frames(clipfmt.clip_paths(cfg.corpus.main, row["clip_id"])["video"])
-    box = store.read_clip(cfg.preprocess.out, row["clip_id"])["crop_box"]
-    fv2v = nets.fv2v
-    with torch.no_grad():
-        x = to_float(crop_frames(frames[: args.frames], box, fv2v.args.resolution)).to(nets.device)
-        src = fv2v.source_features(x[:1])
-        kps = fv2v.keypoints_of(src["kp_canonical"], x)  # (T, K, 3)
+    _, source, src, kps, _ = own_keypoints(nets, clipfmt.clip_paths(cfg.corpus.main, row["clip_id"])["video"],
+                                           cfg.preprocess.out, row["clip_id"])
+    kps = kps[: args.frames]  # (T, K, 3)
     animators = {p: Animator(nets.fv2v, nets.s2l, nets.l2l, nets.posegen, nets.emotions, str(nets.device),
                              nets.features, p) for p in args.precisions}
     times: dict[str, list[float]] = {f"{p}/{b}": [] for b in args.batches for p in args.precisions}
@@ -56,7 +50,7 @@ def main(argv=None) -> int:
             for p, a in animators.items():
                 t0 = time.perf_counter()
                 with torch.no_grad():  # as Animator.__call__ renders
-                    a.render(x[:1], src, kps, chunk=b)
+                    a.render(source, src, kps, chunk=b)
                 if nets.device.type == "cuda":
                     torch.cuda.synchronize()
                 if r:
@@ -65,7 +59,7 @@ def main(argv=None) -> int:
     best = {p: min(args.batches, key=lambda b: ms[f"{p}/{b}"]) for p in args.precisions}
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "device": str(nets.device),
               "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "native_bf16": fast_bf16(nets.device), "resolution": fv2v.args.resolution, "frames": len(kps),
+              "native_bf16": fast_bf16(nets.device), "resolution": nets.fv2v.args.resolution, "frames": len(kps),
               "repeat": args.repeat, "ms_per_frame_median": ms,
               "ms_per_frame_range": {k: [round(1000 * min(v), 2), round(1000 * max(v), 2)] for k, v in times.items()},
               "fastest_batch": best}

@@ -144,9 +144,10 @@ def emotion_response(animator: Animator, videos: list[str | Path], trained: set[
             "untrained": [e for e in animator.emotions if e not in trained]}
 
 
-def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str):
-    """face-vid2vid alone re-rendering a clip from the keypoints of its own frames (no S2L, L2L or PoseGen), in
-    the crop it was trained on: -> (crops (T, 3, S, S) uint8, renders (T, S, S, 3) uint8, crop box)."""
+def own_keypoints(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str):
+    """A clip's frames in the crop face-vid2vid was trained on and the keypoints it reads from them: -> (crops
+    (T, 3, S, S) uint8, the source image (1, 3, S, S) = frame 0, its features, driving keypoints (T, K, 3), crop
+    box)."""
     import torch
 
     from spacex.crop import crop_frames, to_float
@@ -159,7 +160,17 @@ def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_i
     with torch.no_grad():
         x = to_float(crops).to(animator.device)
         src = fv2v.source_features(x[:1])
-        return crops, animator.render(x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x)), box
+        return crops, x[:1], src, fv2v.keypoints_of(src["kp_canonical"], x), box
+
+
+def reenact(animator: Animator, video: str | Path, store_dir: str | Path, clip_id: str):
+    """face-vid2vid alone re-rendering a clip from the keypoints of its own frames (no S2L, L2L or PoseGen), in
+    the crop it was trained on: -> (crops (T, 3, S, S) uint8, renders (T, S, S, 3) uint8, crop box)."""
+    import torch
+
+    crops, source, src, kps, box = own_keypoints(animator, video, store_dir, clip_id)
+    with torch.no_grad():
+        return crops, animator.render(source, src, kps), box
 
 
 def render_reenactments(animator: Animator, cfg: Config, clips: dict[str, str], out: Path,

@@ -59,10 +59,11 @@ class L2LData(SequenceData):
         frame 0 stays the detected one (at inference: the photo's)."""
         rows = np.arange(c["n_frames"]) if rows is None else np.asarray(rows)
         both = np.concatenate([[0], rows])
-        image = self.get(c, "landmarks", both)
-        if predicted is not None:
+        if predicted is None:
+            image = self.get(c, "landmarks", both)
+        else:
             fit = Pose(self.get(c, "rotation", rows), self.get(c, "translation", rows), self.get(c, "scale", rows))
-            image = np.concatenate([image[:1], pose(predicted, fit)]).astype(np.float32)
+            image = np.concatenate([self.get(c, "landmarks", [0]), pose(predicted, fit)]).astype(np.float32)
         lms = target_landmarks({"landmarks": image, "crop_box": self.get(c, "crop_box")}, "raw") * 2
         gaze = self.get(c, "gaze", both)
         return {"landmarks": lms[1:] - lms[:1], "gaze": gaze[1:] - gaze[:1], "emotion": self.get(c, "emotion", rows)}
@@ -149,16 +150,16 @@ class L2LTask(SequenceTask):
         c = data.clips[k]
         t = lambda x: torch.from_numpy(x[None]).to(device)  # noqa: E731
         driving, source = data.keypoints(c)
-        target = t(driving)
+        target, mfcc = t(driving), data.mfcc(c)
 
         def error(x: dict) -> float:
-            pred, _ = model(t(x["landmarks"]), t(data.mfcc(c)), t(source), t(x["emotion"]), gaze=t(x["gaze"]))
+            pred, _ = model(t(x["landmarks"]), t(mfcc), t(source), t(x["emotion"]), gaze=t(x["gaze"]))
             return float((pred - target).abs().mean()) * len(driving)
 
         sums = {"err": error(data.inputs(c)),
                 "base": float((t(source)[:, None] - target).abs().mean()) * len(driving), "frames": float(len(driving))}
         if self.s2l is not None:  # the landmarks inference gives it
-            sums["err_s2l"] = error(data.inputs(c, predicted=data.predict_landmarks(self.s2l, c)))
+            sums["err_s2l"] = error(data.inputs(c, predicted=data.predict_landmarks(self.s2l, c, mfcc=mfcc)))
         return sums
 
     def summarize(self, sums) -> dict:
@@ -169,10 +170,11 @@ class L2LTask(SequenceTask):
 
 
 def main(cfg: Config, stop_after: int | None = None, report_dir: str | Path | None = None) -> dict:
-    run_config = {"profile": cfg.profile, "l2l": as_dict(cfg.l2l), "store": cfg.preprocess.out,
-                  "keypoints": cfg.fv2v.keypoints, "s2l": str(Path(cfg.s2l.out) / "last.pt")}
     task = L2LTask(cfg)
-    run_config["s2l"] = None if task.s2l is None else {"checkpoint": run_config["s2l"], "step": task.s2l_step}
+    run_config = {"profile": cfg.profile, "l2l": as_dict(cfg.l2l), "store": cfg.preprocess.out,
+                  "keypoints": cfg.fv2v.keypoints,
+                  "s2l": None if task.s2l is None else {"checkpoint": str(Path(cfg.s2l.out) / "last.pt"),
+                                                        "step": task.s2l_step}}
     ratios = {"kp_l1_vs_baseline": ("kp_l1", "baseline_source_kp_l1")}
     if task.s2l is not None:
         ratios["kp_l1_s2l_vs_baseline"] = ("kp_l1_s2l", "baseline_source_kp_l1")
