@@ -75,6 +75,23 @@ def test_splits_hold_out_identities_and_sentences(tiny_corpus):
     assert not by("val", "text") & by("train", "text")
 
 
+def test_more_test_identities_leave_the_train_and_val_clips_byte_identical(tiny_cfg, tiny_corpus, tmp_path):
+    """The embedded corpus grew its test split (3 held-out identities) without retraining the pushed renderer,
+    which depends on the train and val clips only: more test identities and clips must not move them."""
+    from dataclasses import replace
+
+    from spacex.corpus.synth.generate import generate
+
+    more = replace(tiny_cfg, identities=tiny_cfg.identities + 1, test_identities=tiny_cfg.test_identities + 1,
+                   clips_test=tiny_cfg.clips_test + 2)
+    generate(more, tmp_path / "more", progress=False)
+    rows = clipfmt.read_manifest(tmp_path / "more")
+    assert len({r["identity"] for r in rows if r["split"] == "test"}) == 2
+    kept = sorted(p.name for p in (tiny_corpus / "clips").iterdir() if not p.name.startswith("test_"))
+    assert kept and all((tiny_corpus / "clips" / n).read_bytes() == (tmp_path / "more" / "clips" / n).read_bytes()
+                        for n in kept)
+
+
 def test_mouth_opening_tracks_audio_energy(tiny_corpus):
     checks, summary = qc.check_corpus(tiny_corpus)
     assert summary["clips_ok"] == summary["clips"] == 6

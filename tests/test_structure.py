@@ -47,17 +47,20 @@ def test_every_dvc_stage_depends_on_all_the_code_it_runs(stage):
 
 def test_the_renderer_depends_on_the_stores_recipe_not_its_bytes():
     """train_fv2v reads the store and its pack by recipe (tools/dvc_deps.py BY_RECIPE): it lists everything the
-    preprocessing and pack stages depend on (notebooks, data, code, settings) and the store's index, not the
-    store or pack folders, whose float arrays differ between CPU models; the index holds no array values."""
+    preprocessing and pack stages depend on (notebooks, code, settings) and the index of the splits it reads,
+    not the store or pack folders, whose float arrays differ between CPU models, nor the whole corpus folder
+    or the whole store's index, which change with the test split; the split indexes hold no array values and
+    the MD5 of their clips' corpus files."""
     from dvc_deps import BY_RECIPE
 
     spec = stages()
     fv2v = spec["train_fv2v"]
     deps = set(fv2v["deps"])
-    assert {"build/preprocess", "build/pack"}.isdisjoint(deps) and "build/preprocess/manifest.json" in deps
+    assert {"build/preprocess", "build/pack", "data", "build/preprocess/manifest.json"}.isdisjoint(deps)
+    assert {"build/preprocess/splits/train.json", "build/preprocess/splits/val.json"} <= deps
     assert set(BY_RECIPE["train_fv2v"]) == {"preprocess", "pack"}
     for recipe in (spec[r] for r in BY_RECIPE["train_fv2v"]):
-        missing = [d for d in recipe["deps"] if d != "build/preprocess"  # stands for its index, manifest.json
+        missing = [d for d in recipe["deps"] if d not in ("build/preprocess", "data")  # the split indexes
                    and not any(d == x or d.startswith(x + "/") for x in deps)]
         assert not missing, missing
         uncovered = [q.split("  #")[0] for q in recipe["params"]
@@ -82,6 +85,37 @@ def test_the_store_index_holds_nothing_computed_from_the_arrays(tmp_path):
         store.index(tmp_path / name, info)
     assert (tmp_path / "a/clips/c0.npz").read_bytes() != (tmp_path / "b/clips/c0.npz").read_bytes()
     assert (tmp_path / "a/manifest.json").read_bytes() == (tmp_path / "b/manifest.json").read_bytes()
+    assert (tmp_path / "a/splits/train.json").read_bytes() == (tmp_path / "b/splits/train.json").read_bytes()
+
+
+def test_a_split_index_changes_with_its_clips_corpus_files_only(tmp_path):
+    """The renderer depends on the train and val split indexes: a new test clip leaves them byte-identical and
+    changes the whole manifest; an edited training clip file in the corpus changes the train index."""
+    import numpy as np
+
+    from spacex.preprocess import store
+
+    corpus, out = tmp_path / "corpus", tmp_path / "store"
+    (corpus / "clips").mkdir(parents=True)
+    info = {"config_hash": "h", "settings": {"fps": 30.0}, "versions": {"torch": "x"}}
+
+    def add(cid, split):
+        (corpus / "clips" / f"{cid}.mp4").write_bytes(cid.encode())
+        arrays = {"rotation": np.zeros((5, 3), np.float32)}
+        store.write_clip(out, cid, arrays, {"clip_id": cid, "split": split, "n_frames": 5, "config_hash": "h",
+                                            "fps": 30.0, "corpus": str(corpus), "shapes": {"rotation": [5, 3]}})
+        store.index(out, info)
+        return {p.name: p.read_bytes() for p in [out / "manifest.json", *sorted((out / "splits").glob("*.json"))]}
+
+    add("train_a", "train")
+    before = add("val_a", "val")
+    after = add("test_a", "test")
+    assert after["train.json"] == before["train.json"] and after["val.json"] == before["val.json"]
+    assert after["manifest.json"] != before["manifest.json"] and "test.json" in after
+    assert json.loads(after["train.json"])["clips"][0]["sources"]["train_a.mp4"]
+    (corpus / "clips" / "train_a.mp4").write_bytes(b"re-encoded")
+    store.index(out, info)
+    assert (out / "splits" / "train.json").read_bytes() != after["train.json"]
 
 
 def test_each_stage_tracks_the_active_profile_only():

@@ -186,7 +186,7 @@ def run(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None
     else:
         results = [_job(j) for j in tqdm(jobs, disable=not progress, desc="preprocess")]
     wall = time.time() - t0
-    manifest = store.index(out, {**info, "fps": None})
+    manifest = store.index(out, info)
     done = [store.read_meta(out, c["clip_id"]) for c in manifest["clips"]]
     new_frames = sum(m["n_frames"] for _, _, m in results if m is not None)
     summary = {
@@ -208,9 +208,6 @@ def run(cfg: Config, shard: tuple[int, int] = (0, 1), workers: int | None = None
         gz = [m["gaze_error"] for m in with_gt if m.get("gaze_error")]
         if gz:  # mean absolute gaze error of the iris detector, eye widths
             summary["gaze_error"] = dict(zip(["x", "y"], np.mean(gz, 0).round(4).tolist()))
-    fps_values = {m["fps"] for m in done}
-    manifest["fps"] = fps_values.pop() if len(fps_values) == 1 else sorted(fps_values)
-    store._atomic_json(out / "manifest.json", manifest)
     return summary
 
 

@@ -2,6 +2,8 @@
 
     <store>/
       manifest.json                 config, versions, backend, fps, and each finished clip with its shapes
+      splits/<split>.json           the manifest of one split's clips, each with the MD5 of its corpus files: what
+                                    a stage that reads only some splits depends on (the renderer: train and val)
       skipped.csv                   clip_id, reason
       clips/<clip_id>.npz           arrays (STORE_ARRAYS)
       clips/<clip_id>.json          per-clip metadata; written last, so its presence means "finished"
@@ -95,10 +97,10 @@ def read_meta(store: Path, clip_id: str) -> dict:
 
 
 def index(store: Path, info: dict) -> dict:
-    """Rebuild manifest.json and skipped.csv from the clips on disk for config hash info['config_hash']."""
+    """Rebuild manifest.json, splits/ and skipped.csv from the clips on disk for config hash info['config_hash']."""
     store = Path(store)
     chash = info["config_hash"]
-    clips, skipped = [], []
+    clips, skipped, sources, fps = [], [], {}, set()
     for p in sorted((store / "clips").glob("*.json")):
         d = json.loads(p.read_text())
         if d.get("config_hash") != chash:
@@ -107,13 +109,36 @@ def index(store: Path, info: dict) -> dict:
             skipped.append((d["clip_id"], d["reason"]))
         else:
             clips.append({k: d[k] for k in ("clip_id", "split", "n_frames", "shapes")})
+            sources[d["clip_id"]] = _source_md5(d.get("corpus"), d["clip_id"])
+            fps.add(d.get("fps"))
+    info = {**info, "fps": fps.pop() if len(fps) == 1 else sorted(fps)}  # one rate, or the rates of a mixed store
     manifest = {**info, "arrays": STORE_ARRAYS, "clips": clips, "skipped": len(skipped)}
     _atomic_json(store / "manifest.json", manifest)
+    # One manifest per split, with the corpus files' hashes: a stage that depends on the splits it reads (not on
+    # the whole corpus folder and manifest) is not re-run when only another split changes, e.g. new test clips.
+    splits = sorted({c["split"] for c in clips})
+    (store / "splits").mkdir(exist_ok=True)
+    for split in splits:
+        _atomic_json(store / "splits" / f"{split}.json",
+                     {**info, "arrays": STORE_ARRAYS, "clips": [{**c, "sources": sources[c["clip_id"]]}
+                                                                for c in clips if c["split"] == split]})
+    for stale in (store / "splits").glob("*.json"):  # a split no clip has any more
+        if stale.stem not in splits:
+            stale.unlink()
     with files.atomic_path(store / "skipped.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["clip_id", "reason"])
         w.writerows(skipped)
     return manifest
+
+
+def _source_md5(corpus: str | None, clip_id: str) -> dict[str, str]:
+    """{file name: MD5} of a clip's files in its corpus (video, metadata, ground truth where present); {} when the
+    clip's metadata names no corpus."""
+    if corpus is None:
+        return {}
+    found = (Path(corpus) / "clips" / f"{clip_id}{ext}" for ext in (".json", ".mp4", ".npz"))  # clip.clip_paths
+    return {f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in found if f.is_file()}
 
 
 # What a model trained on this store needs to see the same inputs at inference (saved in every checkpoint).
