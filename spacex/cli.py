@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default="0/1", help="i/n: process every n-th clip starting at i (default 0/1)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: the profile's)")
     p.add_argument("--device", default=None, help="MTCNN and FAN: auto | cpu | cuda[:N] (default: preprocess.device, auto)")
-    p.add_argument("--index", action="store_true", help="only rebuild manifest.json and skipped.csv (after shards)")
+    p.add_argument("--index", action="store_true", help="only rebuild manifest.json, splits/ and skipped.csv (after shards)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_preprocess)
 

@@ -43,7 +43,8 @@ class SynthConfig:
     clips_val: int = 8  # train identities, held-out sentences
     clips_test: int = 9  # held-out identities and held-out sentences (3 each; 20 s on 2 cores per test clip)
     # identity i speaks with voice i % len(voices); clips are drawn train, val, test from one generator, so more
-    # test identities or voices leave the train and val clips byte-identical (and the pushed renderer valid)
+    # test identities (with as many train identities) and more voices appended leave the train and val clips
+    # byte-identical (and the pushed renderer valid)
     voices: list[str] = field(default_factory=lambda: ["en-us+m3", "en-us+f3", "en-gb-x-rp+m1", "en-us+f4", "en+m7",
                                                        "en-gb-scotland+m2", "en-us+f2"])
     portraits: str | None = None  # folder of extra portrait photos (any with one face); astronaut always used

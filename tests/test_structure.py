@@ -80,30 +80,34 @@ def test_the_store_index_holds_nothing_computed_from_the_arrays(tmp_path):
         rng = np.random.default_rng(seed)
         arrays = {"landmarks": rng.random((5, 68, 3), dtype=np.float32), "rotation": rng.random((5, 3), dtype=np.float32)}
         meta = {"clip_id": "c0", "split": "train", "n_frames": 5, "config_hash": "h", "nme": float(rng.random()),
+                "sources": {"c0.mp4": "same corpus file"},
                 "pose_error_deg": rng.random(3).tolist(), "shapes": {k: list(v.shape) for k, v in arrays.items()}}
         store.write_clip(tmp_path / name, "c0", arrays, meta)
         store.index(tmp_path / name, info)
     assert (tmp_path / "a/clips/c0.npz").read_bytes() != (tmp_path / "b/clips/c0.npz").read_bytes()
     assert (tmp_path / "a/manifest.json").read_bytes() == (tmp_path / "b/manifest.json").read_bytes()
     assert (tmp_path / "a/splits/train.json").read_bytes() == (tmp_path / "b/splits/train.json").read_bytes()
+    assert json.loads((tmp_path / "a/manifest.json").read_text())["clips"]  # not two empty indexes
 
 
 def test_a_split_index_changes_with_its_clips_corpus_files_only(tmp_path):
     """The renderer depends on the train and val split indexes: a new test clip leaves them byte-identical and
-    changes the whole manifest; an edited training clip file in the corpus changes the train index."""
+    changes the whole manifest; a training clip re-made from an edited corpus file changes the train index; a
+    store clip without its corpus files' hashes (written before they existed) is redone, not indexed."""
     import numpy as np
 
-    from spacex.preprocess import store
+    from spacex.preprocess import run, store
 
     corpus, out = tmp_path / "corpus", tmp_path / "store"
     (corpus / "clips").mkdir(parents=True)
     info = {"config_hash": "h", "settings": {"fps": 30.0}, "versions": {"torch": "x"}}
 
-    def add(cid, split):
-        (corpus / "clips" / f"{cid}.mp4").write_bytes(cid.encode())
-        arrays = {"rotation": np.zeros((5, 3), np.float32)}
-        store.write_clip(out, cid, arrays, {"clip_id": cid, "split": split, "n_frames": 5, "config_hash": "h",
-                                            "fps": 30.0, "corpus": str(corpus), "shapes": {"rotation": [5, 3]}})
+    def add(cid, split, video=None):
+        for ext in (".mp4", ".json"):
+            (corpus / "clips" / f"{cid}{ext}").write_bytes(video or cid.encode())
+        meta = {"clip_id": cid, "split": split, "n_frames": 5, "config_hash": "h", "fps": 30.0,
+                "sources": run.source_md5(corpus, cid), "shapes": {"rotation": [5, 3]}}
+        store.write_clip(out, cid, {"rotation": np.zeros((5, 3), np.float32)}, meta)
         store.index(out, info)
         return {p.name: p.read_bytes() for p in [out / "manifest.json", *sorted((out / "splits").glob("*.json"))]}
 
@@ -112,10 +116,14 @@ def test_a_split_index_changes_with_its_clips_corpus_files_only(tmp_path):
     after = add("test_a", "test")
     assert after["train.json"] == before["train.json"] and after["val.json"] == before["val.json"]
     assert after["manifest.json"] != before["manifest.json"] and "test.json" in after
-    assert json.loads(after["train.json"])["clips"][0]["sources"]["train_a.mp4"]
-    (corpus / "clips" / "train_a.mp4").write_bytes(b"re-encoded")
+    assert set(json.loads(after["train.json"])["clips"][0]["sources"]) == {"train_a.mp4", "train_a.json"}
+    assert add("train_a", "train", b"re-encoded")["train.json"] != after["train.json"]
+    old = json.loads(store.paths(out, "val_a")["meta"].read_text())
+    del old["sources"]
+    store.paths(out, "val_a")["meta"].write_text(json.dumps(old))
+    assert store.status(out, "val_a", "h") is None and store.status(out, "train_a", "h") == "done"
     store.index(out, info)
-    assert (out / "splits" / "train.json").read_bytes() != after["train.json"]
+    assert not (out / "splits" / "val.json").exists()  # no val clip left: its index goes too
 
 
 def test_each_stage_tracks_the_active_profile_only():

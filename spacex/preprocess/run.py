@@ -2,7 +2,7 @@
 
     spacex preprocess                          # the profile's corpus -> build/preprocess
     spacex preprocess --shard 3/64 --workers 8 # one of 64 shards (any scheduler can fan these out)
-    spacex preprocess --index                  # rebuild manifest.json / skipped.csv after the shards
+    spacex preprocess --index                  # rebuild manifest.json, splits/, skipped.csv after the shards
 
 Per clip: decode (truncated or unreadable files are skipped), audio (mono, resampled; silent, too short or
 length-mismatched audio is skipped), MTCNN face track and crop box (no face / tiny face / several faces are
@@ -12,6 +12,7 @@ blinks, iris centres and gaze, MFCCs per frame, the emotion vector. Clips with S
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -103,7 +104,7 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
         "emotion_labeled": labeled, "speaker": meta_in.speaker, "identity": meta_in.identity,
         "corpus": str(root), "dataset": meta_in.dataset,  # the clip's origin (a mixed store has several)
         "blinks": [[round(a, 3), round(b, 3)] for a, b in blink_events], "face_size": track.face_size,
-        "shapes": {k: list(v.shape) for k, v in arrays.items()}, **source, **errors,
+        "shapes": {k: list(v.shape) for k, v in arrays.items()}, "sources": source_md5(root, cid), **source, **errors,
     }  # no wall-clock timings in the store: it must repeat byte for byte (stage train_fv2v depends on it)
     if errors and T == source["source_frames"]:  # pose and gaze against the ground truth, at its own rate
         gt_all = clipfmt.read_groundtruth(root, cid)
@@ -113,6 +114,13 @@ def process_clip(cfg: PreprocessConfig, root: Path, row: dict) -> tuple[dict[str
             meta["gaze_error"] = np.abs(irises.gaze[seen] - gt_all["gaze"][seen]).mean(0).round(4).tolist() \
                 if seen.any() else None
     return arrays, meta
+
+
+def source_md5(root: Path, cid: str) -> dict[str, str]:
+    """{file name: MD5} of the corpus files a clip is made from (video, metadata, ground truth where there is one),
+    hashed when the clip is processed; the store's split indexes list them (store.index)."""
+    found = [p for key, p in clipfmt.clip_paths(root, cid).items() if key != "gt" or p.is_file()]
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in found}
 
 
 def _groundtruth_errors(root: Path, cid: str, lms: np.ndarray) -> dict:

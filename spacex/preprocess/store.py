@@ -2,8 +2,9 @@
 
     <store>/
       manifest.json                 config, versions, backend, fps, and each finished clip with its shapes
-      splits/<split>.json           the manifest of one split's clips, each with the MD5 of its corpus files: what
-                                    a stage that reads only some splits depends on (the renderer: train and val)
+      splits/<split>.json           the manifest of one split's clips, each with the MD5 of the corpus files it was
+                                    made from: what a stage that reads only some splits depends on (the renderer:
+                                    train and val)
       skipped.csv                   clip_id, reason
       clips/<clip_id>.npz           arrays (STORE_ARRAYS)
       clips/<clip_id>.json          per-clip metadata; written last, so its presence means "finished"
@@ -12,7 +13,7 @@
 Every file is written to a temporary name and renamed, so a killed run never leaves a half-written clip
 that looks finished. A clip counts as done only when its .json names the same config hash as the run, which
 makes re-runs idempotent and lets shards (`--shard i/n`) write into one store without coordination;
-`index` rebuilds the manifest and skip report from what is on disk.
+`index` rebuilds the manifest, the split indexes and the skip report from what is on disk.
 """
 from __future__ import annotations
 
@@ -62,11 +63,17 @@ def status(store: Path, clip_id: str, chash: str) -> str | None:
     for key, state in (("meta", "done"), ("skip", "skipped")):
         if p[key].exists():
             try:
-                if json.loads(p[key].read_text()).get("config_hash") == chash:
+                if _current(json.loads(p[key].read_text()), chash, skip=key == "skip"):
                     return state
             except json.JSONDecodeError:
                 pass
     return None
+
+
+def _current(meta: dict, chash: str, skip: bool) -> bool:
+    """Written for this config; a finished clip also names its corpus files' hashes (`sources`: stores written
+    before the split indexes existed lack them, and their clips are redone once)."""
+    return meta.get("config_hash") == chash and (skip or "sources" in meta)
 
 
 def write_clip(store: Path, clip_id: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -103,13 +110,14 @@ def index(store: Path, info: dict) -> dict:
     clips, skipped, sources, fps = [], [], {}, set()
     for p in sorted((store / "clips").glob("*.json")):
         d = json.loads(p.read_text())
-        if d.get("config_hash") != chash:
+        skip = p.name.endswith(".skip.json")
+        if not _current(d, chash, skip):
             continue
-        if p.name.endswith(".skip.json"):
+        if skip:
             skipped.append((d["clip_id"], d["reason"]))
         else:
             clips.append({k: d[k] for k in ("clip_id", "split", "n_frames", "shapes")})
-            sources[d["clip_id"]] = _source_md5(d.get("corpus"), d["clip_id"])
+            sources[d["clip_id"]] = d["sources"]
             fps.add(d.get("fps"))
     info = {**info, "fps": fps.pop() if len(fps) == 1 else sorted(fps)}  # one rate, or the rates of a mixed store
     manifest = {**info, "arrays": STORE_ARRAYS, "clips": clips, "skipped": len(skipped)}
@@ -130,15 +138,6 @@ def index(store: Path, info: dict) -> dict:
         w.writerow(["clip_id", "reason"])
         w.writerows(skipped)
     return manifest
-
-
-def _source_md5(corpus: str | None, clip_id: str) -> dict[str, str]:
-    """{file name: MD5} of a clip's files in its corpus (video, metadata, ground truth where present); {} when the
-    clip's metadata names no corpus."""
-    if corpus is None:
-        return {}
-    found = (Path(corpus) / "clips" / f"{clip_id}{ext}" for ext in (".json", ".mp4", ".npz"))  # clip.clip_paths
-    return {f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in found if f.is_file()}
 
 
 # What a model trained on this store needs to see the same inputs at inference (saved in every checkpoint).

@@ -61,9 +61,13 @@ class S2LData(SequenceData):
         neutral = [j for j in same if self.clips[j]["emotion_label"] in (None, "", "neutral")]
         return neutral or [j for j in same if j != k] or [k]
 
+    def photo_clip(self, k: int, mode: str) -> dict:
+        """The clip whose first frame is the fixed photo for validating clip k: the first of its pool."""
+        return self.clips[self.source_pool(k, mode)[0]]
+
     def photo(self, k: int, mode: str) -> np.ndarray:
-        """The fixed photo for validating clip k: the first frame of the first clip of its pool, (1, 68, 3)."""
-        return self.landmarks(self.clips[self.source_pool(k, mode)[0]], [0])
+        """The fixed photo for validating clip k, (1, 68, 3)."""
+        return self.landmarks(self.photo_clip(k, mode), [0])
 
 
 class S2LTask(SequenceTask):
@@ -142,13 +146,18 @@ def clip_errors(model: Speech2Landmarks, data: S2LData, device, k: int, source_m
     pred = pred[0].float()
     sums = {"frames": float(len(target)), "corr": 0.0, "corr_clips": 0.0}
     for name, p in (("", pred), ("baseline_", source.expand_as(target))):
-        d = (p - target)[..., :2].norm(dim=-1)  # (T, 68)
-        sums[f"{name}mouth_lmd"] = float(d[:, lm.MOUTH].mean(1).sum())
-        sums[f"{name}face_lmd"] = float(d.mean(1).sum())
+        sums.update({f"{name}{k}": v for k, v in lmd_sums(p, target).items()})
     po, to = lm.mouth_opening(pred.cpu().numpy()), lm.mouth_opening(target.cpu().numpy())
     if po.std() > 1e-8 and to.std() > 1e-8:
         sums.update(corr=float(np.corrcoef(po, to)[0, 1]), corr_clips=1.0)
     return sums
+
+
+def lmd_sums(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Mouth and face LMD of (T, 68, 2 or 3) landmarks, summed over frames: per frame the mean 2D distance over the
+    mouth's points and over all 68 (units of the landmark space)."""
+    d = (pred[..., :2] - target[..., :2]).norm(dim=-1)  # (T, 68)
+    return {"mouth_lmd": float(d[:, lm.MOUTH].mean(1).sum()), "face_lmd": float(d.mean(1).sum())}
 
 
 def summarize_errors(sums: dict) -> dict:
