@@ -1,6 +1,7 @@
 # The two commands of the README, and what they need. Each target creates the environment when missing.
 #   make repro   corpus -> ... -> report on the embedded default data (offline, CPU)
 #   make test    the test suite
+#   make seeds   after make repro: the training-seed sweep behind the scorecard's ablation rows (DVC experiments)
 #   make browser-check   the explorer in JupyterLab driven by headless Chromium (installs Debian's chromium)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +14,7 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test browser-check env clean-env
+.PHONY: repro test seeds browser-check env clean-env
 
 repro: $(STAMP)
 	dvc pull
@@ -24,6 +25,13 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	WANDB_MODE=disabled $(BIN)/python -m pytest
+
+# Seeds 1 and 2 of S2L and L2L (and every ablation variant) as `dvc exp run --temp` experiments, collected into
+# reports/seeds/summary.json; then the report again, whose ablation rows show the mean and range over seeds.
+seeds: $(STAMP)
+	$(BIN)/python tools/seeds.py
+	dvc repro report
+	@cat reports/report/claims.md
 
 # Debian's chromium + chromium-driver (system packages: root, or install them yourself), then the marked test.
 browser-check: $(STAMP)

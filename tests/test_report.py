@@ -303,6 +303,32 @@ def test_scorecard_verdicts_come_from_the_intervals():
     assert barely.verdict == claims.HOLDS and barely.margin < claims.TOLERANCE["lmd_mouth"] and barely.stable is False
 
 
+def test_ablation_rows_use_the_seed_sweep_only_when_it_matches_this_run():
+    """With reports/seeds (tools/seeds.py) the ablation row's effect is the mean per-seed difference, its interval
+    the range, and it holds only when every seed agrees; a sweep whose seed 0 is not this run's is ignored."""
+    from spacex.evaluate.report import claims
+
+    ablation = (["stage", "variant", "kp_l1"], [["l2l", "full", "0.006"], ["l2l", "l2l_landmarks", "0.0059"]])
+    one = claims.ablation_claim("x", ablation, "l2l", "full", "l2l_landmarks", "kp_l1")
+    assert one.verdict == claims.FAILS and one.seeds == "0" and one.interval is None
+
+    def sweep(full, landmarks):
+        return {"commit": "abc", "seeds": [0, 1, 2], "values": {"l2l/full/kp_l1": full,
+                                                               "l2l/l2l_landmarks/kp_l1": landmarks}}
+
+    agree = claims.ablation_claim("x", ablation, "l2l", "full", "l2l_landmarks", "kp_l1",
+                                  sweep([0.006, 0.005, 0.0055], [0.0059, 0.0062, 0.0065]))
+    assert agree.seeds == "0, 1, 2" and agree.verdict == claims.FAILS  # seed 0 disagrees
+    assert agree.effect == pytest.approx((0.0001 - 0.0012 - 0.001) / 3) and agree.interval == pytest.approx((-0.0012, 0.0001))
+    ablation[1][0][2] = "0.0058"
+    every = claims.ablation_claim("x", ablation, "l2l", "full", "l2l_landmarks", "kp_l1",
+                                  sweep([0.0058, 0.005, 0.0055], [0.0059, 0.0062, 0.0065]))
+    assert every.verdict == claims.HOLDS and every.margin == pytest.approx(0.0001) and "3 training seeds" in every.reason
+    stale = claims.ablation_claim("x", ablation, "l2l", "full", "l2l_landmarks", "kp_l1",
+                                  sweep([0.007, 0.005, 0.0055], [0.0059, 0.0062, 0.0065]))
+    assert stale.seeds == "0" and stale.interval is None  # its seed 0 is another run's
+
+
 def test_emotion_row_holds_only_when_every_trained_emotion_grows():
     from spacex.evaluate.report import claims
 

@@ -105,7 +105,9 @@ def build_report(evaluate_out: Path, reports_dir: Path, report_dir: Path, method
         animate = files.read_metrics(animate_summary)  # with summary.info.json: the per-clip lists
     except (OSError, json.JSONDecodeError):
         animate = None
-    written += claims.write(claims.scorecard(ok, per_clip, clip_order, ablation, animate), report_dir)
+    seeds_file = reports_dir.parent / "seeds" / "summary.json"  # the training-seed sweep (tools/seeds.py)
+    seeds = json.loads(seeds_file.read_text()) if seeds_file.is_file() else None
+    written += claims.write(claims.scorecard(ok, per_clip, clip_order, ablation, animate, seeds), report_dir)
 
     p = plot_bars(ok, columns, report_dir / "metrics_bars.png", per_clip)
     if p:

@@ -7,9 +7,10 @@ Verdicts:
     not measurable here what the claim needs was not run or is not measured by this pipeline (the reason says
                         what is missing)
 Effects between methods are paired over the clips both scored (method minus reference, per clip), with a seeded
-percentile bootstrap of the mean over clips. Ablation effects come from one training run per variant (one seed,
-validation means): no interval exists, so they are reported with `n/a` and the verdict is read from the point
-estimate and says so.
+percentile bootstrap of the mean over clips. Ablation effects come from the training-seed sweep where
+`reports/seeds/summary.json` has it for this run (tools/seeds.py, `make seeds`): the mean of the per-seed
+differences, their range as the interval, holding only when every seed agrees; otherwise from one training run
+per variant (validation means), reported with `n/a` and read from the point estimate, which the row says.
 
 Across machines (another CPU model, a GPU) float kernels differ, retrained models move, and a verdict decided
 close to its threshold can flip. Each row therefore states a tolerance (TOLERANCE, in the deciding value's unit:
@@ -105,9 +106,20 @@ def compare(claim: str, per_clip: dict, clip_order: dict, a: str, b: str, metric
 
 
 def ablation_claim(claim: str, ablation: tuple[list[str], list[list[str]]] | None, stage: str, better: str,
-                   worse: str, metric: str) -> Claim:
-    """Variant `better` claimed lower than variant `worse` on a validation `metric` of `stage` (one seed)."""
+                   worse: str, metric: str, seeds: dict | None = None) -> Claim:
+    """Variant `better` claimed lower than variant `worse` on a validation `metric` of `stage`: from the seed sweep
+    (`seeds`, reports/seeds/summary.json) where it has both variants and this run's seed-0 values, else from this
+    run (one seed)."""
     row = Claim(claim, f"{better} - {worse} ({stage} validation)", metric)
+    swept = seed_effects(seeds, ablation, stage, better, worse, metric)
+    if swept is not None:
+        d = swept
+        row.effect, row.interval, row.seeds = float(d.mean()), (float(d.min()), float(d.max())), \
+            ", ".join(str(k) for k in seeds["seeds"])
+        _decided(row, bool((d < 0).all()), float(-d.max()))  # decided by the least favourable seed
+        row.reason = (f"{len(d)} training seeds (sweep of {seeds['commit']}): the effect is their mean difference, "
+                      "the interval their range; holds when every seed agrees")
+        return row
     if ablation is None:
         row.reason = "no ablation results (stage ablation)"
         return row
@@ -124,6 +136,25 @@ def ablation_claim(claim: str, ablation: tuple[list[str], list[list[str]]] | Non
     _decided(row, row.effect < 0, -row.effect)
     row.reason = "one training run per variant: no interval, read from the point estimate"
     return row
+
+
+def seed_effects(seeds: dict | None, ablation, stage: str, better: str, worse: str, metric: str):
+    """Per-seed differences better - worse from the seed sweep, or None where it lacks them or its seed 0 is not
+    this run's (a sweep of other code or data)."""
+    if not seeds or ablation is None:
+        return None
+    a, b = (seeds.get("values", {}).get(f"{stage}/{v}/{metric}") for v in (better, worse))
+    if not a or not b or len(a) != len(b) or len(a) < 2:
+        return None
+    header, rows = ablation
+    here = {r[1]: r[header.index(metric)] for r in rows if r[0] == stage and metric in header}
+    try:
+        if not all(math.isclose(float(here[v]), float(x[0]), rel_tol=1e-6, abs_tol=1e-12) for v, x in
+                   ((better, a), (worse, b))):
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return np.asarray(a, np.float64) - np.asarray(b, np.float64)
 
 
 def relative(claim: str, metrics: dict, a: str, ref: str, metric: str, tolerance: float) -> Claim:
@@ -178,7 +209,9 @@ def emotion_claim(response: dict | None) -> Claim:
     return row
 
 
-def scorecard(ok: list[dict], per_clip: dict, clip_order: dict, ablation, animate_summary: dict | None) -> list[Claim]:
+def scorecard(ok: list[dict], per_clip: dict, clip_order: dict, ablation, animate_summary: dict | None,
+              seeds: dict | None = None) -> list[Claim]:
+    """Every row; `seeds`: the training-seed sweep (tools/seeds.py), used by the ablation rows."""
     metrics = {m["method"]: m["metrics"] for m in ok}
     rows = [compare("SPACEx beats a still photo (mouth)", per_clip, clip_order, "spacex", "static", "lmd_mouth", True),
             compare("SPACEx beats a still photo (face)", per_clip, clip_order, "spacex", "static", "lmd_face", True)]
@@ -188,14 +221,15 @@ def scorecard(ok: list[dict], per_clip: dict, clip_order: dict, ablation, animat
         compare("control: the renderer carries the mouth (re-enactment vs still photo)", per_clip, clip_order,
                 "renderer", "static", "lmd_mouth", True),
         ablation_claim("Speech2Landmarks in the normalized space beats raw image space", ablation, "s2l", "full",
-                       "s2l_raw", "mouth_lmd_vs_baseline"),
+                       "s2l_raw", "mouth_lmd_vs_baseline", seeds),
         # on S2L's landmarks (what L2L gets at inference, where the paper says audio adds what they miss) and on
         # the detected ones (SynthTalk's frames are a warp driven by them: audio can add nothing there)
         ablation_claim("L2L with audio + landmarks beats landmarks only (on S2L's landmarks, as at inference)",
-                       ablation, "l2l", "full", "l2l_landmarks", "kp_l1_s2l"),
+                       ablation, "l2l", "full", "l2l_landmarks", "kp_l1_s2l", seeds),
         ablation_claim("L2L with audio + landmarks beats landmarks only (on detected landmarks)", ablation, "l2l",
-                       "full", "l2l_landmarks", "kp_l1"),
-        ablation_claim("L2L with audio + landmarks beats audio only", ablation, "l2l", "full", "l2l_audio", "kp_l1"),
+                       "full", "l2l_landmarks", "kp_l1", seeds),
+        ablation_claim("L2L with audio + landmarks beats audio only", ablation, "l2l", "full", "l2l_audio", "kp_l1",
+                       seeds),
         relative("blinks where asked: blink rate like the ground truth's", metrics, "spacex", "ground_truth",
                  "blink_rate", 0.3),
         compare("pose from speech: the head moves (yaw std above a still photo's)", per_clip, clip_order, "spacex",
@@ -225,11 +259,12 @@ def write(rows: list[Claim], report_dir: Path) -> list[Path]:
     lines = ["# Scorecard: the paper's claims on this run", "",
              "Computed from the numbers by `spacex/evaluate/report/claims.py` (module docstring: how each verdict is "
              "decided). Effects are method minus reference, in the metric's unit, paired over clips, with 95% "
-             "bootstrap intervals; ablations are one training run each. Margin: how far the deciding value (the "
-             "interval's bound nearest the threshold, or the point estimate) lies from the threshold; tolerance: how "
-             "far it moved between machines (measured); a verdict is stable across machines when the margin exceeds "
-             "the tolerance.", "",
-             "| claim | comparison | metric | effect | 95% interval | clips | seeds | verdict | margin / tolerance "
+             "bootstrap intervals; ablation rows give the seeds they rest on (several: mean and range over seeds). "
+             "Margin: how far the deciding value (the interval's bound nearest the threshold, or the point estimate) "
+             "lies from the threshold; tolerance: how far it moved between machines (measured); a verdict is stable "
+             "across machines when the margin exceeds the tolerance.", "",
+             "| claim | comparison | metric | effect | 95% interval (seeds: range) | clips | seeds | verdict "
+             "| margin / tolerance "
              "| stable across machines | why |",
              "|:---|:---|:---|---:|:---|---:|:---|:---|---:|:---|:---|"]
     for r in rows:
