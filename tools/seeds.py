@@ -1,8 +1,8 @@
 """The training-seed sweep behind the scorecard's ablation rows (the documented second command: `make seeds`).
 
 Each extra seed is a DVC experiment of the pipeline's training stages with the training seeds of
-Speech2Landmarks and Landmarks2Latents set to it (`dvc exp run --temp -S profiles.<profile>.s2l.train.seed=K
--S profiles.<profile>.l2l.train.seed=K ablation`: train_s2l, train_l2l and every ablation variant, on the same
+Speech2Landmarks and Landmarks2Latents set to it (`dvc exp run --temp -S ++profiles.<profile>.s2l.train.seed=K
+-S ++profiles.<profile>.l2l.train.seed=K ablation`: train_s2l, train_l2l and every ablation variant, on the same
 corpus, store and pulled renderer). The validation metrics of every seed (seed 0: the workspace's reports/, the
 pipeline's own run) are collected from `dvc exp show --json` into `reports/seeds/summary.json`, which the report
 stage reads: the scorecard's ablation rows then show the mean effect over seeds, its range, and hold only when
@@ -32,19 +32,21 @@ METRICS = {("s2l", "full"): "reports/train_s2l/metrics.json", ("l2l", "full"): "
 
 
 def dvc(*args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=REPO, check=True, capture_output=True,
-                          text=True).stdout
+    run = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=REPO, capture_output=True, text=True)
+    if run.returncode:
+        sys.exit(f"dvc {' '.join(args)} failed:\n{run.stderr[-2000:]}")
+    return run.stdout
 
 
-def exp_metrics(name: str) -> dict[str, dict]:
-    """{metrics file: its numbers} of experiment `name`, from `dvc exp show --json`."""
+def exp_metrics(name: str) -> dict[str, dict] | None:
+    """{metrics file: its numbers} of experiment `name`, from `dvc exp show --json`; None if there is none."""
     for commit in json.loads(dvc("exp", "show", "--json")):
         for exp in commit.get("experiments") or []:
             for rev in exp.get("revs") or []:
                 if rev.get("name") == name:
                     files = (rev.get("data") or {}).get("metrics") or {}
                     return {path: m.get("data", {}) for path, m in files.items()}
-    raise SystemExit(f"experiment {name} not found in `dvc exp show`")
+    return None
 
 
 def main() -> None:
@@ -57,14 +59,21 @@ def main() -> None:
     per_seed = {0: {path: json.loads((REPO / path).read_text()) for path in METRICS.values()}}
     for k in args.seeds:
         name = f"seed{k}-{commit}"
-        print(f"seed {k}: dvc exp run --temp -n {name} ...", flush=True)
-        dvc("exp", "run", "--temp", "-n", name, "-S", f"profiles.{profile}.s2l.train.seed={k}",
-            "-S", f"profiles.{profile}.l2l.train.seed={k}", "ablation")
+        if exp_metrics(name) is None:  # an experiment of this commit and seed is kept and reused
+            print(f"seed {k}: dvc exp run --temp -n {name} ...", flush=True)
+            dvc("exp", "run", "--temp", "-n", name, "-S", f"++profiles.{profile}.s2l.train.seed={k}",
+                "-S", f"++profiles.{profile}.l2l.train.seed={k}", "ablation")
         per_seed[k] = exp_metrics(name)
+        if per_seed[k] is None:
+            sys.exit(f"experiment {name} ran but `dvc exp show` does not list it")
+    def numbers(k: int, path: str) -> dict:  # an ablation file holds its variant's metrics under "metrics"
+        data = per_seed[k].get(path, {})
+        return data.get("metrics", data)
+
     values = {}
     for (stage, variant), path in METRICS.items():
-        for key in per_seed[0][path]:
-            vals = [per_seed[k].get(path, {}).get(key) for k in sorted(per_seed)]
+        for key in numbers(0, path):
+            vals = [numbers(k, path).get(key) for k in sorted(per_seed)]
             if all(isinstance(v, (int, float)) for v in vals):
                 values[f"{stage}/{variant}/{key}"] = vals
     summary = {"commit": commit, "profile": profile, "seeds": sorted(per_seed),
