@@ -238,8 +238,9 @@ def scorecard(ok: list[dict], per_clip: dict, clip_order: dict, ablation, animat
         compare("pose transfer from a driving video: face-vid2vid re-enacted from a clip renders its head pose",
                 per_clip, clip_order, "renderer", "static", "pose_error", True),
         Claim("pose transfer from a driving video through SPACEx (`--pose video:`)", "-", "-", seeds="-",
-              reason="not rendered by the pipeline: 8 more renders and scores would take the embedded run past its "
-                     "20-minute budget on the slower CPU of this kind (`spacex animate --pose video:PATH` exists)"),
+              reason="not rendered by the pipeline: a render and a scoring more per test clip would take the embedded "
+                     "run past its 20-minute budget on the slower CPU of this kind (`spacex animate --pose "
+                     "video:PATH` exists)"),
     ]
     gaze = (animate_summary or {}).get("gaze_response", {}).get("control", {})
     g = Claim("gaze where asked: rendered iris shift / requested", "spacex control", "rendered_per_requested")
