@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from spacex import files
+from spacex.preprocess.pack import add_mfcc
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,18 +55,16 @@ def subset_pack(pack: Path, n: int | None) -> Path:
     view = pack.parent / f"pack_first{n}"
     view.mkdir(exist_ok=True)
     idx = json.loads((pack / "index.json").read_text())
-    total = {"count": 0, "sum": 0.0, "sum_squares": 0.0}
+    sums: dict[str, dict] = {}
     for c in idx["clips"]:
         if c["split"] != "train":
             continue
         if int(c["clip_id"].rsplit("_", 1)[1]) >= n:
             c["split"] = "unused"
             continue
-        x = np.asarray(np.load(pack / c["shard"] / "mfcc.npy", mmap_mode="r")[c["start"]:c["start"] + c["n_frames"]],
-                       np.float64)  # as spacex.preprocess.pack sums them
-        total = {"count": total["count"] + len(x), "sum": (total["sum"] + x.sum(0)).tolist(),
-                 "sum_squares": (total["sum_squares"] + (x * x).sum(0)).tolist()}
-    idx["mfcc_sums"]["train"] = total
+        mfcc = np.load(pack / c["shard"] / "mfcc.npy", mmap_mode="r")
+        add_mfcc(sums, "train", mfcc[c["start"]:c["start"] + c["n_frames"]])
+    idx["mfcc_sums"]["train"] = sums["train"]
     for name in idx["shards"]:
         if not (view / name).exists():
             (view / name).symlink_to(pack / name)
@@ -118,7 +117,7 @@ def main() -> None:
                        "mouth_open_corr": round(m["mouth_open_corr"], 4)}
                 res["runs"].append(row)
                 print(json.dumps(row), flush=True)
-    files.write_json(args.out, res, indent=1)
+    files.write_json(args.out, res)
     for n in args.clips:
         for steps in args.steps:
             r = [x["ratio"] for x in res["runs"] if x["clips"] == n and x["steps"] == steps]

@@ -130,8 +130,7 @@ def main() -> None:
     trained = Path("reports/train_s2l/metrics.json")  # the pipeline's S2L, validated on the default pack
     if args.split == "val" and args.params is None and not args.set and trained.is_file():
         res["trained_s2l"] = json.loads(trained.read_text()).get("mouth_lmd_vs_baseline")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    files.write_json(args.out, res, indent=1)
+    files.write_json(args.out, res)
     print(json.dumps(res, indent=1))
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from spacex import files
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "reports" / "seeds" / "summary.json"
 # the validation metrics the scorecard's ablation rows read, per (stage, variant): the DVC metrics file
@@ -79,10 +81,7 @@ def main() -> None:
     summary = {"commit": commit, "profile": profile, "seeds": sorted(per_seed),
                "varied": [f"profiles.{profile}.s2l.train.seed", f"profiles.{profile}.l2l.train.seed"],
                "values": values}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".partial")
-    tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    tmp.replace(OUT)
+    files.write_json(OUT, summary)
     print(f"{len(values)} metrics over seeds {summary['seeds']} -> {OUT.relative_to(REPO)}")
 
 

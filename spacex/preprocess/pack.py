@@ -161,6 +161,16 @@ def _one_thread() -> None:
     torch.set_num_threads(1)  # one process per core: the pool's processes share the machine
 
 
+def add_mfcc(sums: dict[str, dict], split: str, mfcc: np.ndarray) -> None:
+    """Add one clip's MFCCs (T, n_mfcc) to its split's running count, sum and sum of squares (the index's
+    `mfcc_sums`, from which the networks' input normalization is computed)."""
+    x = np.asarray(mfcc, np.float64)
+    s = sums.setdefault(split, {"count": 0, "sum": 0.0, "sum_squares": 0.0})
+    s["count"] += len(x)
+    s["sum"] = (s["sum"] + x.sum(0)).tolist()
+    s["sum_squares"] = (s["sum_squares"] + (x * x).sum(0)).tolist()
+
+
 def write_index(store_dir: str | Path, out: Path, shards: list[list[dict]], names: list[str], sizes: list[int],
                 chash: str, corpora: dict[str, float]) -> dict:
     """index.json from the shards on disk (all must be complete): clip locations, metadata, MFCC sums per split."""
@@ -176,11 +186,7 @@ def write_index(store_dir: str | Path, out: Path, shards: list[list[dict]], name
             T, S = c["n_frames"], c["shapes"]["audio"][0]
             clips.append({"clip_id": c["clip_id"], "split": c["split"], "shard": name, "row": k, "start": f,
                           "n_frames": T, "audio_start": a, "n_audio": S, **{key: meta.get(key) for key in META}})
-            x = np.asarray(m[f:f + T], np.float64)
-            s = mfcc.setdefault(c["split"], {"count": 0, "sum": 0.0, "sum_squares": 0.0})
-            s["count"] += T
-            s["sum"] = (s["sum"] + x.sum(0)).tolist()
-            s["sum_squares"] = (s["sum_squares"] + (x * x).sum(0)).tolist()
+            add_mfcc(mfcc, c["split"], m[f:f + T])
             f, a = f + T, a + S
     idx = {"store": str(store_dir), "config_hash": chash, "settings": store.read_manifest(store_dir)["settings"],
            "sizes": sizes, "shards": names, "clips": clips, "mfcc_sums": mfcc, "corpus_weights": corpora}

@@ -146,7 +146,7 @@ def clip_errors(model: Speech2Landmarks, data: S2LData, device, k: int, source_m
     pred = pred[0].float()
     sums = {"frames": float(len(target)), "corr": 0.0, "corr_clips": 0.0}
     for name, p in (("", pred), ("baseline_", source.expand_as(target))):
-        sums.update({f"{name}{k}": v for k, v in lmd_sums(p, target).items()})
+        sums.update({f"{name}{key}": v for key, v in lmd_sums(p, target).items()})
     po, to = lm.mouth_opening(pred.cpu().numpy()), lm.mouth_opening(target.cpu().numpy())
     if po.std() > 1e-8 and to.std() > 1e-8:
         sums.update(corr=float(np.corrcoef(po, to)[0, 1]), corr_clips=1.0)

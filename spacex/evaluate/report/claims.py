@@ -111,9 +111,8 @@ def ablation_claim(claim: str, ablation: tuple[list[str], list[list[str]]] | Non
     (`seeds`, reports/seeds/summary.json) where it has both variants and this run's seed-0 values, else from this
     run (one seed)."""
     row = Claim(claim, f"{better} - {worse} ({stage} validation)", metric)
-    swept = seed_effects(seeds, ablation, stage, better, worse, metric)
-    if swept is not None:
-        d = swept
+    d = seed_effects(seeds, ablation, stage, better, worse, metric)  # per-seed differences, or None
+    if d is not None:
         row.effect, row.interval, row.seeds = float(d.mean()), (float(d.min()), float(d.max())), \
             ", ".join(str(k) for k in seeds["seeds"])
         _decided(row, bool((d < 0).all()), float(-d.max()))  # decided by the least favourable seed
