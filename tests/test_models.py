@@ -5,7 +5,7 @@ import torch
 
 from spacex import landmarks as lm
 from spacex.models.fv2v.blocks import rotation_matrix
-from spacex.models.fv2v.headpose import BINS, bins_to_degrees
+from spacex.models.fv2v.headpose import BINS, HeadExpressionEstimator, bins_to_degrees
 from spacex.models.fv2v.model import FaceVid2Vid, FV2VWeights
 from spacex.models.l2l import Landmarks2Latents
 
@@ -50,6 +50,21 @@ def test_pose_bins_decode_to_degrees():
     logits = torch.full((2, BINS), -30.0)
     logits[0, 33], logits[1, 43] = 30.0, 30.0
     torch.testing.assert_close(bins_to_degrees(logits), torch.tensor([0.0, 30.0]), atol=1e-3, rtol=0)
+
+
+@torch.no_grad()
+def test_headpose_grid_sees_where_a_feature_is():
+    """A global mean of the last features is blind to where the face's parts are (a yaw of a few degrees only
+    shifts them); headpose_pool > 1 keeps a grid of means. The same square, moved by a multiple of the network's
+    stride and away from the borders, gives the mean head the same angles, the grid head other ones."""
+    torch.manual_seed(0)
+    a, b = torch.zeros(2, 1, 3, 192, 192)
+    a[..., 88:104, 64:80], b[..., 88:104, 112:128] = 1.0, 1.0  # moved 48 px = 6 x the stride of 8
+    for pool, same in ((1, True), (4, False)):
+        net = HeadExpressionEstimator(num_kp=4, base=4, levels=3, pool=pool).eval()
+        pa, pb = net(a), net(b)
+        diff = max(float((pa[k] - pb[k]).abs().max()) for k in ("yaw", "pitch", "roll", "delta"))
+        assert (diff < 1e-5) == same, (pool, diff)
 
 
 def test_l2l_inputs_switch_and_baseline():

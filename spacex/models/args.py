@@ -98,6 +98,9 @@ class FV2VArgs(_Args):
     spectral_norm: bool = True  # in the discriminator, as in face-vid2vid
     headpose_levels: int = 4  # downsampling stages of the head pose + expression estimator (2x channels each)
     headpose_stride: int = 1  # its stem: 1 = full resolution; 4 = conv stride 2 + max-pool (ResNet's, face-vid2vid's)
+    # its head: 1 = global mean of the last features (face-vid2vid's); N = an N x N grid of means, flattened through
+    # a linear layer, which keeps where features are: small yaws are read from positions (docs/training.md)
+    headpose_pool: int = 1
     hourglass_levels: int = 2  # of the canonical keypoint detector's and motion estimator's hourglasses
     hourglass_max: int = 0  # channel cap of those hourglasses (0 = none; face-vid2vid: 1024)
     hourglass_deep_skip: bool = True  # deepest level concatenates its own features (False: face-vid2vid's decoder)

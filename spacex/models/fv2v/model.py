@@ -29,7 +29,8 @@ class FaceVid2Vid(nn.Module):
         hourglass = {"levels": a.hourglass_levels, "max_ch": a.hourglass_max, "deep_skip": a.hourglass_deep_skip}
         self.canonical = CanonicalKeypointDetector(a.num_kp, a.base, a.depth, form=a.keypoint_hourglass,
                                                    scale=a.keypoint_scale, **hourglass)
-        self.headpose = HeadExpressionEstimator(a.num_kp, a.base, a.headpose_levels, a.headpose_stride)
+        self.headpose = HeadExpressionEstimator(a.num_kp, a.base, a.headpose_levels, a.headpose_stride,
+                                                 a.headpose_pool)
         self.motion = MotionFieldEstimator(a.num_kp, a.volume_channels, a.depth, a.base, **hourglass)
         self.generator = OcclusionAwareGenerator(a.volume_channels, a.depth, a.base, a.generator_blocks, a.spade,
                                                  a.image_skip)
