@@ -33,12 +33,12 @@ def clip_arrays(data: FrameData) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(data.frames(c), torch.from_numpy(data.pack.get(c, "rotation").astype(np.float32))) for c in data.clips]
 
 
-def train(pool: int, clips, steps: int, batch: int, sizes: dict, seed: int = 0) -> HeadExpressionEstimator:
+def train(pool: int, clips, steps: int, batch: int, sizes: dict, optim: dict, seed: int = 0) -> HeadExpressionEstimator:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = HeadExpressionEstimator(sizes["num_kp"], sizes["base"], sizes["headpose_levels"], sizes["headpose_stride"],
                                   pool)
-    opt = torch.optim.Adam(net.parameters(), 5e-4, betas=(0.5, 0.999))  # the smoke profile's renderer optimizer
+    opt = torch.optim.Adam(net.parameters(), **optim)  # the renderer's optimizer settings (fv2v.train)
     for _ in range(steps):
         xs, ys = [], []
         for _ in range(batch):
@@ -89,12 +89,13 @@ def main():
     m = cfg.fv2v.model
     sizes = {"num_kp": m.num_kp, "base": m.base, "headpose_levels": m.headpose_levels,
              "headpose_stride": m.headpose_stride}
+    optim = {"lr": cfg.fv2v.train.lr, "betas": tuple(cfg.fv2v.train.betas)}
     train_clips = clip_arrays(FrameData(cfg.pack.out, "train", m.resolution))
     val_clips = clip_arrays(FrameData(cfg.pack.out, "val", m.resolution))
     results = {}
     for pool in a.pools:
         t0 = time.perf_counter()
-        r = score(train(pool, train_clips, a.steps, a.batch, sizes), val_clips)
+        r = score(train(pool, train_clips, a.steps, a.batch, sizes, optim), val_clips)
         r["train_s"] = round(time.perf_counter() - t0, 1)
         results[f"pool_{pool}"] = r
         print(f"headpose_pool {pool}: val yaw r {r['clip_r_mean']:.3f} (pooled {r['pooled_r']:.3f}), slope "
