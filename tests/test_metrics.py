@@ -227,6 +227,22 @@ def test_blink_rate_known_blinks():
     assert lmm.blink_rate(pts, fps) == pytest.approx(4 / (8 / 60))
 
 
+def test_blink_depth_reads_how_far_the_eyes_close_where_the_truth_blinks():
+    T = 100
+    yaw = 15 * np.sin(2 * np.pi * np.arange(T) / 50)  # head motion must not read as closing eyes
+    closure = np.zeros(T)
+    closure[[30, 31, 32, 70, 71]] = 1.0  # the corpus's true eye-closure track
+    open_eyes = posed_shape(T, yaw=yaw, pitch=5.0)
+    shut = close_eyes(open_eyes, [30, 31, 32, 70, 71], amount=0.5)  # lids halfway down where the truth blinks
+    assert lmm.blink_depth(open_eyes, closure) == pytest.approx(0.0, abs=0.02)  # a face that never blinks
+    assert lmm.blink_depth(shut, closure) == pytest.approx(0.5, abs=0.05)
+    late = close_eyes(open_eyes, [40, 41, 42, 80, 81], amount=0.5)  # blinks, but not where the truth does
+    assert lmm.blink_depth(late, closure) < 0.02  # no credit (its own blinks lower the open level: below 0)
+    assert math.isnan(lmm.blink_depth(shut, np.zeros(T)))  # no true blink: nothing to measure
+    shut[30:33] = np.nan  # no face on three of the closed frames: the other two still count
+    assert lmm.blink_depth(shut, closure) == pytest.approx(0.5, abs=0.05)
+
+
 def test_pose_stats_yaw_sinusoid():
     fps, T, amp = 25.0, 200, 20.0  # 2 periods of a 4 s head turn
     t = np.arange(T)

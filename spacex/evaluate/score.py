@@ -174,9 +174,22 @@ def _fill_nan(x: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(len(x)), np.flatnonzero(ok), x[ok])
 
 
+def true_closure(row: dict, n: int, fps: float) -> np.ndarray | None:
+    """The corpus's eye-closure track (SynthTalk's `eye_closure`) at the n scored ground-truth frames of `fps`, by
+    nearest time as the protocol resamples frames; None where the clip has none (real datasets)."""
+    if str(row.get("has_groundtruth")) != "True":  # the manifest's text form of the bool
+        return None
+    track = clipfmt.read_groundtruth(row["corpus"], row["clip_id"]).get("eye_closure")
+    if track is None:
+        return None
+    idx = np.clip(np.round(np.arange(n) / fps * float(row["fps"])).astype(int), 0, len(track) - 1)
+    return np.asarray(track, np.float64)[idx]
+
+
 def score_clip(gen: proto.EvalVideo, gt: proto.EvalVideo, offset: int | None, lpips: Lazy, syncnet: Lazy,
-               fid: Lazy) -> tuple[dict, dict]:
-    """Metrics of one generated clip against its ground truth -> (row, traces)."""
+               fid: Lazy, closure: np.ndarray | None = None) -> tuple[dict, dict]:
+    """Metrics of one generated clip against its ground truth -> (row, traces). closure: the corpus's true eye
+    closure at the ground truth's scored frames (T_gt,), where the corpus has one (blink_depth)."""
     if offset is None:
         offset = proto.estimate_offset(gen.frames, gt.frames)
     g, t = proto.align(gen.frames, gt.frames, offset)
@@ -195,6 +208,8 @@ def score_clip(gen: proto.EvalVideo, gt: proto.EvalVideo, offset: int | None, lp
                landmarks_missing=gl.missing, blink_rate=lmk.blink_rate(gl.points, gen.fps),
                jitter=lmk.jitter(gl.points, gen.fps), pose_error=lmk.pose_error(gla, tla),
                **lmk.pose_stats(gl.points, gen.fps))
+    if closure is not None:
+        row["blink_depth"] = lmk.blink_depth(*proto.align(gl.points, closure, offset))
 
     mouth = _fill_nan(lm.mouth_opening(gl.points))  # (T,) the method's own frames against its own audio
     vshift = min(15, (len(mouth) - 3) // 2)  # the usual +-15 frames, less for clips under 1.3 s
@@ -256,7 +271,7 @@ def score_method(cfg: Config, method: str, limit: int | None = None, progress: b
             gt = proto.load_for_eval(gt_path, P, box, gt_size)
             path, audio_path, offset = sources(cid)
             gen = proto.load_for_eval(path, P, box, gt_size, audio_path)
-            row, tr = score_clip(gen, gt, offset, lpips, syncnet, fid)
+            row, tr = score_clip(gen, gt, offset, lpips, syncnet, fid, true_closure(r, len(gt.frames), P.fps))
             media.write_video(work / "eval" / f"{cid}.mp4", gen.frames, P.fps, gen.audio, P.sample_rate)
         except Exception as err:  # noqa: BLE001 - a bad clip is recorded and skipped, the batch goes on
             summary["skipped"].append([cid, f"{type(err).__name__}: {err}"])

@@ -35,6 +35,7 @@ REGISTRY: tuple[Metric, ...] = (  # table order
     Metric("av_conf", "higher", ""),
     Metric("av_offset", "", "frames"),
     Metric("blink_rate", "", "1/min"),
+    Metric("blink_depth", "", ""),  # eyes closing where the ground truth blinks (needs the corpus's eye-closure track)
     Metric("yaw_std", "", "deg"),
     Metric("pitch_std", "", "deg"),
     Metric("roll_std", "", "deg"),
