@@ -14,13 +14,13 @@ its clip mean), averaged over clips, and both pooled over all val frames.
 
 Run after `make repro` (it reads the pack). ~4 min per head on 2 CPU cores.
 """
-import argparse
 import time
 
 import numpy as np
 import torch
 
-from spacex import config, files
+import estimator_probe
+from spacex import files
 from spacex.crop import to_float
 from spacex.models.fv2v.headpose import HeadExpressionEstimator
 from spacex.train.fv2v import FrameData
@@ -35,26 +35,14 @@ def clip_arrays(data: FrameData) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def train(pool: int, clips, steps: int, batch: int, sizes: dict, optim: dict, seed: int = 0) -> HeadExpressionEstimator:
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     net = HeadExpressionEstimator(sizes["num_kp"], sizes["base"], sizes["headpose_levels"], sizes["headpose_stride"],
                                   pool)
-    opt = torch.optim.Adam(net.parameters(), **optim)  # the renderer's optimizer settings (fv2v.train)
-    for _ in range(steps):
-        xs, ys = [], []
-        for _ in range(batch):
-            frames, pose = clips[rng.integers(len(clips))]
-            t = rng.integers(len(frames))
-            x, y = to_float(frames[t]), pose[t]
-            if rng.random() < 0.5:
-                x, y = x.flip(-1), y * MIRROR
-            xs.append(x)
-            ys.append(y)
-        p = net(torch.stack(xs))
-        loss = (torch.stack([p["yaw"], p["pitch"], p["roll"]], -1) - torch.stack(ys)).abs().mean(0).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return net.eval()
+
+    def loss_of(net, x, y):  # the renderer's head-pose loss: L1 in degrees summed over yaw, pitch and roll
+        p = net(x)
+        return (torch.stack([p["yaw"], p["pitch"], p["roll"]], -1) - y).abs().mean(0).sum()
+
+    return estimator_probe.fit(net, clips, steps, batch, optim, lambda y: y * MIRROR, loss_of, seed)
 
 
 @torch.no_grad()
@@ -75,21 +63,12 @@ def score(net, clips) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = estimator_probe.parser(__doc__.splitlines()[0], "benchmarks/results/headpose_yaw.json")
     ap.add_argument("--pools", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--profile", default="smoke")
-    ap.add_argument("--out", default="benchmarks/results/headpose_yaw.json")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    cfg = config.load(a.profile, a.params)
-    m = cfg.fv2v.model
+    cfg, m, optim = estimator_probe.setup(a)
     sizes = {"num_kp": m.num_kp, "base": m.base, "headpose_levels": m.headpose_levels,
              "headpose_stride": m.headpose_stride}
-    optim = {"lr": cfg.fv2v.train.lr, "betas": tuple(cfg.fv2v.train.betas)}
     train_clips = clip_arrays(FrameData(cfg.pack.out, "train", m.resolution))
     val_clips = clip_arrays(FrameData(cfg.pack.out, "val", m.resolution))
     results = {}
