@@ -55,7 +55,7 @@ def tracking(animator: Animator, cfg, rows: list[dict]) -> dict:
             gt, pr = gt - gt.mean(), pr - pr.mean()
             per[g][0].append(float(np.corrcoef(gt, pr)[0, 1]))
             per[g][1].append(float(gt @ pr / (gt @ gt)))
-        closure = score.true_closure(r, len(k), float(r["fps"]))  # the corpus's track at the store's frames
+        closure = score.true_closure(r, len(k), float(r["fps"]))  # the corpus's track, frame for frame of the video
         gap = (k[:, IDX[41], 1] - k[:, IDX[37], 1] + k[:, IDX[46], 1] - k[:, IDX[44], 1]) / 2
         if closure is not None and (closure > 0.7).any():
             lids.append(float(gap[closure > 0.7].mean() / gap[closure < 0.05].mean()))

@@ -51,6 +51,22 @@ def test_ground_truth_and_static_rows(cfg, tmp_path):
     assert (info.width, info.fps, info.has_audio) == (128, 25, True)
 
 
+def test_true_blinks_are_read_at_the_protocols_frames(tmp_path):
+    """blink_depth's track: the corpus's eye closure at each scored frame's time, nearest frame, ties earlier
+    (as the protocol resamples video); None without one, and an unreadable track costs only blink_depth."""
+    import numpy as np
+
+    from spacex.corpus import clip as clipfmt
+
+    clipfmt.write_groundtruth(tmp_path, "c1", {"eye_closure": np.arange(40)})  # value = frame index
+    row = {"corpus": str(tmp_path), "clip_id": "c1", "fps": "30", "has_groundtruth": "True"}
+    assert score.true_closure(row, 6, 25.0).tolist() == [0, 1, 2, 4, 5, 6]  # times x 30/25: 0 1.2 2.4 3.6 4.8 6
+    assert score.true_closure(row | {"fps": "37.5"}, 4, 25.0).tolist() == [0, 1, 3, 4]  # 1.5 and 4.5: ties
+    assert score.true_closure(row, 60, 25.0)[-1] == 39  # past the track's end: its last frame
+    assert score.true_closure(row | {"has_groundtruth": "False"}, 6, 25.0) is None
+    assert score.true_closure(row | {"clip_id": "c2"}, 6, 25.0) is None  # flagged, but no arrays on disk
+
+
 def test_scoring_twice_gives_identical_files(cfg, tmp_path):
     """Issue 12 (1): the evaluate stage repeats to the byte on one machine (per-clip rows and the metrics file)."""
     import dataclasses

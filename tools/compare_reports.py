@@ -28,7 +28,7 @@ for y in cb:
 print(f"\n{disagree} verdict(s) disagree that are stable or have no tolerance")
 ta = list(csv.DictReader(open(a / "reports/report/table.csv"))); tb = list(csv.DictReader(open(b / "reports/report/table.csv")))
 print()
-keys = [k for k in ta[0] if k not in ("method",)]
+keys = [k for k in dict.fromkeys([*ta[0], *tb[0]]) if k != "method"]  # either run's columns (metrics get added)
 print("| method | metric | committed | other | diff |\n|---|---|---|---|---|")
 by_method = {y.get("method"): y for y in tb}
 for x in ta:
@@ -37,6 +37,9 @@ for x in ta:
         print(f"| {x.get('method')} | (not in the other run) | | | |")
         continue
     for k in keys:
+        if k not in x or k not in y:
+            print(f"| {x.get('method')} | {k} | {x.get(k, '(no column)')} | {y.get(k, '(no column)')} | |")
+            continue
         try:
             u, v = float(x[k]), float(y[k])
         except (ValueError, TypeError):

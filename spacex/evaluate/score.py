@@ -176,13 +176,17 @@ def _fill_nan(x: np.ndarray) -> np.ndarray:
 
 def true_closure(row: dict, n: int, fps: float) -> np.ndarray | None:
     """The corpus's eye-closure track (SynthTalk's `eye_closure`) at the n scored ground-truth frames of `fps`, by
-    nearest time as the protocol resamples frames; None where the clip has none (real datasets)."""
+    nearest time with ties to the earlier frame, as the protocol resamples frames; None where the clip has none
+    (real datasets) or its arrays cannot be read (then only blink_depth is missing, not the clip)."""
     if str(row.get("has_groundtruth")) != "True":  # the manifest's text form of the bool
         return None
-    track = clipfmt.read_groundtruth(row["corpus"], row["clip_id"]).get("eye_closure")
-    if track is None:
+    try:
+        track = clipfmt.read_groundtruth(row["corpus"], row["clip_id"]).get("eye_closure")
+    except (OSError, ValueError, KeyError):
         return None
-    idx = np.clip(np.round(np.arange(n) / fps * float(row["fps"])).astype(int), 0, len(track) - 1)
+    if track is None or not len(track):
+        return None
+    idx = np.clip(np.ceil(np.arange(n) / fps * float(row["fps"]) - 0.5 - 1e-9).astype(int), 0, len(track) - 1)
     return np.asarray(track, np.float64)[idx]
 
 

@@ -59,7 +59,7 @@ def markdown(ok: list[dict], unavailable: list[dict], columns: list[str], protoc
         lines += ["", "↑ higher is better, ↓ lower is better; **bold**: best among the generated methods "
                   f"({', '.join(REFERENCES[:-1])} and {REFERENCES[-1]} are reference rows; renderer is face-vid2vid "
                   "re-enacting each clip from its own frames, the ceiling for SPACEx). Metrics without an arrow "
-                  "(offsets, blink rate, "
+                  "(offsets, blink rate and depth, "
                   "head-pose statistics) have no better direction: compare them with the ground_truth row. "
                   "–: not available for that method."]
     else:
