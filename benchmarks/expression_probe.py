@@ -57,7 +57,9 @@ def build(variant: str, sizes: dict):
     """`levels:pool`: the head pose + expression estimator (global regression); `heatmap`: the renderer's
     canonical keypoint detector (3D heatmaps, soft-argmax) at the same sizes, reading the frame itself."""
     if variant == "heatmap":
-        return CanonicalKeypointDetector(sizes["num_kp"], sizes["base"], sizes["depth"], levels=sizes["hourglass_levels"])
+        return CanonicalKeypointDetector(sizes["num_kp"], sizes["base"], sizes["depth"], form=sizes["keypoint_hourglass"],
+                                         levels=sizes["hourglass_levels"], max_ch=sizes["hourglass_max"],
+                                         deep_skip=sizes["hourglass_deep_skip"])  # as the model builds it
     levels, pool = (int(x) for x in variant.split(":"))
     return HeadExpressionEstimator(sizes["num_kp"], sizes["base"], levels, sizes["headpose_stride"], pool)
 
@@ -101,8 +103,8 @@ def main():
     ap.add_argument("--variants", nargs="+", default=["3:4", "2:8", "heatmap"], help="headpose_levels:headpose_pool, or heatmap")
     a = ap.parse_args()
     cfg, m, optim = estimator_probe.setup(a)
-    sizes = {"num_kp": m.num_kp, "base": m.base, "headpose_stride": m.headpose_stride, "depth": m.depth,
-             "hourglass_levels": m.hourglass_levels}
+    sizes = {k: getattr(m, k) for k in ("num_kp", "base", "headpose_stride", "depth", "keypoint_hourglass",
+                                        "hourglass_levels", "hourglass_max", "hourglass_deep_skip")}
     train_clips = clip_arrays(FrameData(cfg.pack.out, "train", m.resolution))
     val_clips = clip_arrays(FrameData(cfg.pack.out, "val", m.resolution))
     results = {}

@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from spacex import config
 from spacex.models.fv2v.model import FaceVid2Vid
 
-NETWORKS = ("appearance", "canonical", "headpose", "motion", "generator", "discriminator")
+NETWORKS = ("appearance", "canonical", "headpose", "expression", "motion", "generator", "discriminator")  # expression: heatmap only
 
 
 def macs(fn) -> float:
@@ -40,7 +40,7 @@ def main() -> None:
             x = torch.zeros(1, 3, S, S)
             video, src = macs(lambda: m.source_features(x))
             frame, _ = macs(lambda: m.render(x, src, m.driving_keypoints(src["kp_canonical"], x)[0]))
-        count = {n: sum(p.numel() for p in getattr(m, n).parameters()) for n in NETWORKS}
+        count = {n: sum(p.numel() for p in getattr(m, n).parameters()) if getattr(m, n) is not None else 0 for n in NETWORKS}
         infer = sum(v for n, v in count.items() if n != "discriminator")
         print(f"| {name} | {S} | {m.args.num_kp} | " + " | ".join(f"{count[n] / 1e6:.2f} M" for n in NETWORKS)
               + f" | {infer / 1e6:.2f} M | {video / 1e9:.1f} | {frame / 1e9:.1f} |")

@@ -3,17 +3,21 @@
 
 For each run folder (`spacex train fv2v --set fv2v.out=DIR ...`): face-vid2vid re-enacts every test clip from
 the keypoints of its own frames (`render_reenactments`, as the animate stage does), scored under the evaluate
-protocol (method `renderer`). Then, on the same clips, how its keypoints follow the preprocessing's landmarks
-(losses.ANCHORS): per-clip r and slope of the keypoints' vertical gaps (inner lips 62-66, outer lips 51-57) on
-the landmarks' gaps, and the eyelid gap (37-41, 44-46) of the keypoints on the frames where SynthTalk's true
-eye closure is above 0.7, over that on open-eye frames (1 = the lid keypoints do not close; the store's dlib
-landmarks: about 0.7).
+protocol (method `renderer`; per-clip mouth and face LMD and PSNR kept for paired comparisons). Then, on the
+same clips, how its keypoints follow the preprocessing's landmarks (losses.ANCHORS): per-clip r and slope of
+the keypoints' vertical gaps (inner lips 62-66, outer lips 51-57) on the landmarks' gaps, and the eyelid gap
+(37-41, 44-46) of the keypoints on the frames where SynthTalk's true eye closure is above 0.7, over that on
+open-eye frames (1 = the lid keypoints do not close; the store's dlib landmarks: about 0.7).
 
     .venv/bin/python benchmarks/renderer_control.py RUN [RUN ...] [--out benchmarks/results/renderer_control.json]
 
-Run after `make repro` (it reads the store, the corpus and the default renderer's settings). ~2 min per run.
+With several runs it also prints each one's paired difference from the first (mouth / face LMD, PSNR), with the
+report's bootstrap interval over clips.
+
+Run after `make repro` (it reads the store, the corpus and the default renderer's settings). ~5 min per run.
 """
 import argparse
+import csv
 import json
 import shutil
 import tempfile
@@ -29,6 +33,7 @@ from spacex.animate.pipeline import Animator
 from spacex.checkpoint import load_model
 from spacex.corpus import clip as clipfmt
 from spacex.evaluate import score
+from spacex.evaluate.report.inputs import bootstrap_interval
 from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.preprocess import store
@@ -83,14 +88,27 @@ def main() -> None:
             m = score.score_method(config.load("smoke", overrides={
                 "animate.out": str(work), "evaluate.out": str(work / "ev"), "evaluate.reports": str(work / "rep")}),
                 "renderer", progress=False)["metrics"]
+            with open(work / "ev" / "renderer" / "per_clip.csv") as f:  # for paired comparisons between runs
+                per_clip = {row["clip_id"]: {k: float(row[k]) for k in ("lmd_mouth", "lmd_face", "psnr")}
+                            for row in csv.DictReader(f)}
         finally:
             shutil.rmtree(work, ignore_errors=True)
         r = {k: m.get(k) for k in KEYS} | tracking(animator, cfg, rows)
         r["steps"] = ckpt.get("step")
+        r["per_clip"] = per_clip
         results[run] = r
-        print(run, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
+        print(run, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items() if k != "per_clip"}),
+              flush=True)
+    first, *others = a.runs
+    paired = {}
+    for run in others:  # run - first, per clip, with the report's seeded bootstrap over clips
+        clips = sorted(set(results[run]["per_clip"]) & set(results[first]["per_clip"]))
+        for k in ("lmd_mouth", "lmd_face", "psnr"):
+            d = np.array([results[run]["per_clip"][c][k] - results[first]["per_clip"][c][k] for c in clips])
+            paired[f"{run} - {first}: {k}"] = {"mean": float(d.mean()), "interval": bootstrap_interval(d), "n": len(d)}
+            print(f"{run} - {first}: {k} {d.mean():+.4f} (95% interval {bootstrap_interval(d)}, {len(d)} clips)")
     machine.write_result(a.out, {"date": time.strftime("%Y-%m-%d"), "cpu": machine.cpu_model(),
-                                 "clips": len(rows), "results": results})
+                                 "clips": len(rows), "results": results, "paired": paired})
 
 
 if __name__ == "__main__":

@@ -67,6 +67,33 @@ def test_headpose_grid_sees_where_a_feature_is():
         assert (diff < 1e-5) == same, (pool, diff)
 
 
+def test_heatmap_expression_puts_keypoints_where_its_detector_finds_them():
+    """`expression: heatmap`: the frame's keypoints are where a heatmap detector locates them (delta = located -
+    rigid); the deformation prior trains x_c, R and t towards them and never the detector away from the image;
+    the other networks start as with `regress`."""
+    size = dict(resolution=32, num_kp=4, base=8, volume_channels=4, depth=4, generator_blocks=2, use_vgg=False)
+    torch.manual_seed(0)
+    regress = FaceVid2Vid(**size).state_dict()
+    torch.manual_seed(0)
+    m = FaceVid2Vid(expression="heatmap", **size)
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in regress.items())
+    src, drv = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    m.eval()
+    kp_c = m.canonical(src)
+    kp_d, _ = m.driving_keypoints(kp_c, drv)
+    torch.testing.assert_close(kp_d, m.expression(drv))
+    torch.testing.assert_close(m.source_features(src)["kp"], m.expression(src))  # the source's keypoints too
+    m.train()
+    only_prior = FV2VWeights(perceptual=0, gan=0, feature_matching=0, equivariance=0, keypoint_prior=0, head_pose=0,
+                             deformation=1.0)
+    loss, _ = m(src, drv, torch.zeros(2, 3), only_prior)
+    loss.backward()
+    grads = lambda net: [float(p.grad.abs().sum()) if p.grad is not None else 0.0 for p in net.parameters()]
+    assert sum(grads(m.expression)) == 0 and sum(grads(m.canonical)) > 0 and sum(grads(m.headpose)) > 0
+    with pytest.raises(ValueError, match="expression"):
+        FaceVid2Vid(expression="landmarks", **size)
+
+
 def test_l2l_inputs_switch_and_baseline():
     torch.manual_seed(0)
     args = dict(num_kp=5, n_emotions=8, landmark_dim=8, audio_dim=8, source_dim=8, hidden=16, layers=1)

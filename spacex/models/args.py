@@ -107,6 +107,11 @@ class FV2VArgs(_Args):
     keypoint_hourglass: str = "unet3d"  # canonical detector: unet3d (2D stem, 3D U-Net) | lift (face-vid2vid's)
     keypoint_scale: float = 1.0  # the canonical detector sees the image at this scale (face-vid2vid: 0.25)
     appearance_blocks: int = 2  # 3D residual blocks of the appearance extractor
+    # where a frame's expression comes from: "regress" (face-vid2vid: a delta per keypoint from the head pose
+    # estimator's pooled features) | "heatmap" (kit: a heatmap detector like the canonical one locates the keypoints
+    # on the frame itself, and delta is what the rigid R x_c + t leaves of them): a regressor reads inner-lip gaps
+    # with slope 0.14-0.18, heatmaps with 0.87 (benchmarks/expression_probe.py)
+    expression: str = "regress"
 
 
 @dataclass

@@ -25,6 +25,8 @@ class FaceVid2Vid(nn.Module):
     def __init__(self, **kw):
         super().__init__()
         a = self.args = FV2VArgs(**kw)
+        if a.expression not in ("regress", "heatmap"):
+            raise ValueError(f"expression must be regress or heatmap, got {a.expression!r}")
         self.appearance = AppearanceExtractor(a.base, a.volume_channels, a.depth, a.appearance_blocks)
         hourglass = {"levels": a.hourglass_levels, "max_ch": a.hourglass_max, "deep_skip": a.hourglass_deep_skip}
         self.canonical = CanonicalKeypointDetector(a.num_kp, a.base, a.depth, form=a.keypoint_hourglass,
@@ -36,14 +38,31 @@ class FaceVid2Vid(nn.Module):
                                                  a.image_skip)
         self.discriminator = MultiScaleDiscriminator(base=a.base, spectral_norm=a.spectral_norm)
         self.perceptual = L.Perceptual(a.use_vgg)
+        # built last, so the other networks start from the same weights as with "regress"; at full resolution:
+        # precise positions are the point
+        self.expression = (CanonicalKeypointDetector(a.num_kp, a.base, a.depth, form=a.keypoint_hourglass, **hourglass)
+                           if a.expression == "heatmap" else None)
 
     # -- inference pieces (also used by Landmarks2Latents and the animation pipeline) --------------------
     def source_features(self, img) -> dict:
         """Computed once per video: appearance volume, canonical keypoints, the source's own keypoints."""
         kp_c = self.canonical(img)
-        pose = self.headpose(img)
+        pose = self.pose_of(kp_c, img)
         return {"volume": self.appearance(img), "kp_canonical": kp_c, "kp": self.transform(kp_c, pose),
                 "pose": pose}
+
+    def pose_of(self, kp_c, img) -> dict:
+        """Head pose (yaw, pitch, roll: (B,) degrees), translation t (B, 3) and expression delta (B, K, 3) of img,
+        for the identity whose canonical keypoints are kp_c (B, K, 3). With `expression: heatmap` delta is the
+        located keypoints minus the rigid motion, and "delta_prior" the same with the located keypoints detached:
+        the deformation prior then teaches x_c, R and t to explain where keypoints are, without pulling the
+        located keypoints off the image."""
+        pose = self.headpose(img)
+        if self.expression is not None:
+            rigid = self.transform(kp_c, {**pose, "delta": 0.0})
+            found = self.expression(img)  # (B, K, 3)
+            pose["delta"], pose["delta_prior"] = found - rigid, found.detach() - rigid
+        return pose
 
     @staticmethod
     def transform(kp_c, pose) -> torch.Tensor:
@@ -51,7 +70,7 @@ class FaceVid2Vid(nn.Module):
         return torch.einsum("bij,bkj->bki", R, kp_c) + pose["t"][:, None] + pose["delta"]
 
     def driving_keypoints(self, kp_c, img) -> tuple[torch.Tensor, dict]:
-        pose = self.headpose(img)
+        pose = self.pose_of(kp_c, img)
         return self.transform(kp_c, pose), pose
 
     def render(self, source_img, src: dict, kp_driving) -> torch.Tensor:
@@ -103,7 +122,7 @@ class FaceVid2Vid(nn.Module):
         # the paper's scales: head pose L1 in degrees summed over the three angles (supervised by preprocessing's
         # pose, in place of Hopenet's); expression deformation: L1 norm of each keypoint's delta, averaged
         head = weights.head_pose * (pred - pose_driving).abs().mean(0).sum()
-        deform = weights.deformation * pose_d["delta"].abs().sum(-1).mean()
+        deform = weights.deformation * pose_d.get("delta_prior", pose_d["delta"]).abs().sum(-1).mean()
         loss = loss + eq + prior + head + deform
         logs.update(equivariance=eq, keypoint_prior=prior, head_pose=head, deformation=deform)
         if weights.landmark_anchor > 0 and anchors_driving is not None:
