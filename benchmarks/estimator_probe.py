@@ -1,5 +1,6 @@
 """What headpose_yaw.py and expression_probe.py share (imported by the scripts beside it): both train one of the
-renderer's networks alone on one supervised target, at the profile's sizes and with its optimizer settings."""
+renderer's networks alone on one supervised target, at the profile's sizes and with its optimizer settings; and
+how they and renderer_control.py score a prediction against its target (r and slope, anchor indexes)."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,9 @@ import argparse
 import torch
 
 from spacex import config
+from spacex.models.fv2v import losses as L
+
+ANCHOR_INDEX = {a: i for i, a in enumerate(L.ANCHORS)}  # landmark number -> its anchor's keypoint
 
 
 def parser(description: str, out: str) -> argparse.ArgumentParser:
@@ -25,6 +29,13 @@ def setup(a: argparse.Namespace):
     torch.set_num_threads(a.threads)
     cfg = config.load(a.profile, a.params)
     return cfg, cfg.fv2v.model, {"lr": cfg.fv2v.train.lr, "betas": tuple(cfg.fv2v.train.betas)}
+
+
+def r_and_slope(g, q) -> tuple[float, float]:
+    """Pearson r and least-squares slope of q on g, both (N,) and already centred by the caller."""
+    import numpy as np
+
+    return float(np.corrcoef(g, q)[0, 1]), float(g @ q / (g @ g))
 
 
 def fit(net: torch.nn.Module, clips, steps: int, batch: int, optim: dict, mirror, loss_of, seed: int = 0):

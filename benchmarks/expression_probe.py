@@ -31,7 +31,7 @@ from spacex.models.fv2v.headpose import HeadExpressionEstimator
 from spacex.models.fv2v.keypoints import CanonicalKeypointDetector
 from spacex.train.fv2v import FrameData
 
-IDX = {a: i for i, a in enumerate(L.ANCHORS)}
+IDX = estimator_probe.ANCHOR_INDEX
 GAPS = {"right_lids": (37, 41), "left_lids": (44, 46), "inner_lips": (62, 66)}  # vertical gaps, upper -> lower
 
 
@@ -89,9 +89,9 @@ def score(net, clips, size: int) -> dict:
         for g, (a, b) in GAPS.items():
             gt = (target[:, IDX[b], 1] - target[:, IDX[a], 1]).numpy() * size / 2
             pr = (pred[:, IDX[b], 1] - pred[:, IDX[a], 1]).numpy() * size / 2
-            gt, pr = gt - gt.mean(), pr - pr.mean()
-            per[g][0].append(float(np.corrcoef(gt, pr)[0, 1]))
-            per[g][1].append(float(gt @ pr / (gt @ gt)))
+            r, slope = estimator_probe.r_and_slope(gt - gt.mean(), pr - pr.mean())
+            per[g][0].append(r)
+            per[g][1].append(slope)
     for g, (rs, slopes) in per.items():
         out[g] = {"clip_r_mean": float(np.mean(rs)), "clip_slope_mean": float(np.mean(slopes))}
     out["anchor_error_px"] = float(np.mean(errs))

@@ -52,13 +52,14 @@ def score(net, clips) -> dict:
         pred = net(to_float(frames))["yaw"].numpy()
         true = pose[:, 0].numpy()
         g, q = true - true.mean(), pred - pred.mean()
-        rs.append(float(np.corrcoef(g, q)[0, 1]))
-        slopes.append(float(g @ q / (g @ g)))
+        r, slope = estimator_probe.r_and_slope(g, q)
+        rs.append(r)
+        slopes.append(slope)
         all_true.append(g)
         all_pred.append(q)
-    g, q = np.concatenate(all_true), np.concatenate(all_pred)
+    pooled_r, pooled_slope = estimator_probe.r_and_slope(np.concatenate(all_true), np.concatenate(all_pred))
     return {"clip_r_mean": float(np.mean(rs)), "clip_slope_mean": float(np.mean(slopes)),
-            "pooled_r": float(np.corrcoef(g, q)[0, 1]), "pooled_slope": float(g @ q / (g @ g)),
+            "pooled_r": pooled_r, "pooled_slope": pooled_slope,
             "clip_r": rs, "clip_slope": slopes}
 
 

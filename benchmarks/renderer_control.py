@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+import estimator_probe
 import machine
 from spacex import config
 from spacex.animate.batch import own_keypoints, render_reenactments
@@ -34,13 +35,12 @@ from spacex.checkpoint import load_model
 from spacex.corpus import clip as clipfmt
 from spacex.evaluate import score
 from spacex.evaluate.report.inputs import bootstrap_interval
-from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.model import FaceVid2Vid
 from spacex.preprocess import store
 from spacex.train.fv2v import anchor_targets
 
 KEYS = ("psnr", "ssim", "cpbd", "lmd_mouth", "lmd_face", "blink_rate", "blink_depth", "pose_error", "yaw_std")
-IDX = {a: i for i, a in enumerate(L.ANCHORS)}
+IDX = estimator_probe.ANCHOR_INDEX
 GAPS = {"inner_lips": (62, 66), "outer_lips": (51, 57)}
 
 
@@ -57,9 +57,9 @@ def tracking(animator: Animator, cfg, rows: list[dict]) -> dict:
         tgt = anchor_targets(s["landmarks"], s["iris"], s["crop_box"], fv2v.args.resolution).numpy()  # (T, A, 2)
         for g, (a, b) in GAPS.items():
             gt, pr = tgt[:, IDX[b], 1] - tgt[:, IDX[a], 1], k[:, IDX[b], 1] - k[:, IDX[a], 1]
-            gt, pr = gt - gt.mean(), pr - pr.mean()
-            per[g][0].append(float(np.corrcoef(gt, pr)[0, 1]))
-            per[g][1].append(float(gt @ pr / (gt @ gt)))
+            r, slope = estimator_probe.r_and_slope(gt - gt.mean(), pr - pr.mean())
+            per[g][0].append(r)
+            per[g][1].append(slope)
         closure = score.true_closure(r, len(k), float(r["fps"]))  # the corpus's track, frame for frame of the video
         gap = (k[:, IDX[41], 1] - k[:, IDX[37], 1] + k[:, IDX[46], 1] - k[:, IDX[44], 1]) / 2
         if closure is not None and (closure > 0.7).any():
