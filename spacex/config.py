@@ -130,6 +130,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     workers: int = 0  # DataLoader worker processes per rank that read and augment batches (0: the training process,
     # fastest on 2 cores: S2L 12.5 vs 11.5 it/s with one worker; the paper profile has 6)
+    resume_state: bool = True  # the final last.pt keeps optimizer, scaler and RNG state (false: weights and what
+    # inference needs only, for a run folder that is shipped rather than resumed; earlier checkpoints keep it all)
 
 
 @dataclass

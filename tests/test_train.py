@@ -164,7 +164,7 @@ def test_ddp_face_vid2vid_keeps_generator_and_discriminator_equal_on_every_rank(
             "fv2v.model={resolution: 32, num_kp: 18, base: 4, volume_channels: 2, depth: 2, generator_blocks: 1,"
             " image_skip: true, use_vgg: false}", "fv2v.flip=0.5", "fv2v.color_jitter=0.1",
             *(f"fv2v.train.{k}={v}" for k, v in dict(steps=3, batch_size=4, log_every=1, eval_every=3,
-                                                    ckpt_every=3, lr=0.01).items())]
+                                                    ckpt_every=3, lr=0.01, resume_state=True).items())]
     _train_cli(sets, nproc=2, stage="fv2v")
     ckpt = checkpoint.load(tmp_path / "fv2v" / "last.pt")
     assert ckpt["step"] == 3 and ckpt["extra_optimizers"]["discriminator"]["state"]  # the discriminator stepped
@@ -192,6 +192,24 @@ def test_kill_and_resume_reaches_the_same_trajectory(small_store, tmp_path):
     pa = checkpoint.load(tmp_path / "straight" / "last.pt")["model"]
     pb = checkpoint.load(ckpt)["model"]
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def test_a_weights_only_final_checkpoint_loads_for_inference_and_refuses_to_resume(small_store, tmp_path):
+    """train.resume_state false: the shipped last.pt keeps the weights and what inference needs, not the optimizer;
+    asking it for more steps is a one-line error (exit 2), not a silently fresh optimizer."""
+    store_dir, _ = small_store
+    out = tmp_path / "shipped"
+    _train_cli(_overrides(store_dir, out, steps=10, resume_state=False))
+    ckpt = checkpoint.load(out / "last.pt")
+    assert ckpt["step"] == 10 and "optimizer" not in ckpt and "rng" not in ckpt
+    model, _ = load_model(out / "last.pt", Speech2Landmarks)
+    assert all(torch.equal(v, ckpt["model"][k]) for k, v in model.state_dict().items())
+    _train_cli(_overrides(store_dir, out, steps=10, resume_state=False))  # finished: nothing to do
+    cmd = [sys.executable, "-m", "spacex.cli", "train", "s2l", "--set",
+           *_overrides(store_dir, out, steps=20, resume_state=False)]
+    more = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert more.returncode == 2 and "weights only" in more.stderr and "Traceback" not in more.stderr
+    assert checkpoint.load(out / "last.pt")["step"] == 10  # left as it was
 
 
 @dataclass

@@ -213,13 +213,14 @@ class _Run:
         if self.world > 1:
             _check_ranks_agree(self.model)
         if self.rank == 0:
-            checkpoint.save(self.out / "last.pt", {
-                "stage": self.task.name, "step": step, "model_args": self.model_args, "config": self.run_config,
-                "git_commit": checkpoint.git_commit(), "features": self.features, "model": self.model.state_dict(),
-                "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-                "extra_optimizers": {k: o.state_dict() for k, o in self.extra.items()},
-                "rng": {"torch": torch.get_rng_state()},
-            })
+            state = {"stage": self.task.name, "step": step, "model_args": self.model_args, "config": self.run_config,
+                     "git_commit": checkpoint.git_commit(), "features": self.features,
+                     "model": self.model.state_dict()}
+            if self.cfg.resume_state or step < self.cfg.steps:
+                state |= {"optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
+                          "extra_optimizers": {k: o.state_dict() for k, o in self.extra.items()},
+                          "rng": {"torch": torch.get_rng_state()}}
+            checkpoint.save(self.out / "last.pt", state)
         if self.world > 1:
             dist.barrier()
 
@@ -274,6 +275,11 @@ def _resume(run: _Run) -> int:
         raise checkpoint.CheckpointError(f"{last} was trained with other model arguments: "
                                          f"{ckpt['model_args']} vs {run.model_args}; use another output folder")
     run.model.load_state_dict(ckpt["model"])
+    if "optimizer" not in ckpt:  # a finished run saved with train.resume_state false: nothing left to resume
+        if ckpt["step"] < run.cfg.steps:
+            raise checkpoint.CheckpointError(f"{last} holds weights only (train.resume_state false), so it cannot "
+                                             f"resume to {run.cfg.steps} steps; use another output folder")
+        return int(ckpt["step"])
     run.opt.load_state_dict(ckpt["optimizer"])
     for name, o in run.extra.items():
         o.load_state_dict(ckpt["extra_optimizers"][name])

@@ -27,17 +27,9 @@ class MotionFieldEstimator(nn.Module):
         sparse = torch.cat([grid.expand(B, 1, D, h, w, 3), sparse], 1)  # (B, K+1, ...): identity first
         comp = self.compress(volume)  # (B, c, D, h, w)
         c = comp.shape[1]
-        if torch.is_grad_enabled():
-            # Training: one copy of the volume per motion. Same values as below, but its backward sums the K+1
-            # gradients in the order the pushed smoke renderer was trained with (one sample changes their last
-            # bits, hence the renderer); fold into the form below at the next renderer retrain (docs/training.md).
-            warped = F.grid_sample(comp[:, None].expand(B, K + 1, c, D, h, w).reshape(B * (K + 1), c, D, h, w),
-                                   sparse.reshape(B * (K + 1), D, h, w, 3), align_corners=True)
-            warped = warped.view(B, K + 1, c, D, h, w)
-        else:
-            # Inference: one grid_sample at all K+1 grids stacked along depth, without K+1 copies of the volume.
-            warped = F.grid_sample(comp, sparse.reshape(B, (K + 1) * D, h, w, 3), align_corners=True)
-            warped = warped.view(B, c, K + 1, D, h, w).transpose(1, 2)  # (B, K+1, c, D, h, w)
+        # One grid_sample at all K+1 grids stacked along depth, without K+1 copies of the volume.
+        warped = F.grid_sample(comp, sparse.reshape(B, (K + 1) * D, h, w, 3), align_corners=True)
+        warped = warped.view(B, c, K + 1, D, h, w).transpose(1, 2)  # (B, K+1, c, D, h, w)
         heat = gaussian3d(kp_driving, (D, h, w)) - gaussian3d(kp_source, (D, h, w))  # (B, K, D, h, w)
         heat = torch.cat([torch.zeros_like(heat[:, :1]), heat], 1)[:, :, None]  # (B, K+1, 1, D, h, w)
         feat = self.hourglass(torch.cat([warped, heat], 2).view(B, -1, D, h, w))
