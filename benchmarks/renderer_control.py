@@ -57,8 +57,8 @@ def tracking(animator: Animator, cfg, rows: list[dict]) -> dict:
         tgt = anchor_targets(s["landmarks"], s["iris"], s["crop_box"], fv2v.args.resolution).numpy()  # (T, A, 2)
         for g, (a, b) in GAPS.items():
             gt, pr = tgt[:, IDX[b], 1] - tgt[:, IDX[a], 1], k[:, IDX[b], 1] - k[:, IDX[a], 1]
-            r, slope = estimator_probe.r_and_slope(gt - gt.mean(), pr - pr.mean())
-            per[g][0].append(r)
+            rho, slope = estimator_probe.r_and_slope(gt - gt.mean(), pr - pr.mean())  # not r: the clip's row
+            per[g][0].append(rho)
             per[g][1].append(slope)
         closure = score.true_closure(r, len(k), float(r["fps"]))  # the corpus's track, frame for frame of the video
         gap = (k[:, IDX[41], 1] - k[:, IDX[37], 1] + k[:, IDX[46], 1] - k[:, IDX[44], 1]) / 2
