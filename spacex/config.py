@@ -189,6 +189,13 @@ class FV2VConfig:
     loss_weights: FV2VWeights = field(default_factory=FV2VWeights)
     flip: float = 0.5  # probability of mirroring a (source, driving) pair (and its pose and anchors)
     color_jitter: float = 0.1  # max relative change of brightness, contrast and saturation, the same for a pair
+    # Eyes shut are ~3% of the frames, too rare for a short schedule to learn to render them: this fraction of the
+    # training pairs takes its driving frame from the frames whose mean EAR is below blink_ratio x the clip's open
+    # level (the store's eye_openness, spacex.preprocess.eyes), during the first blink_focus_until of the schedule
+    # (the rest draws every frame alike). 0: face-vid2vid's uniform draws, the same random numbers as before.
+    blink_focus: float = 0.0
+    blink_ratio: float = 0.7
+    blink_focus_until: float = 1.0
     train: TrainConfig = field(default_factory=TrainConfig)
 
 

@@ -264,3 +264,29 @@ def test_emotion_classifier_labels_the_unlabeled_clips(mixed):
     np.testing.assert_array_equal(data.get(labeled, "emotion", [2, 3]), data.pack.get(labeled, "emotion"))
     with pytest.raises(FileNotFoundError, match="spacex train emotion"):
         SequenceData(cfg.pack.out, "train").get(c, "emotion")
+
+
+def test_blink_focus_drives_with_shut_eyes_while_it_lasts_and_leaves_the_other_draws_alone(small_store):
+    """fv2v.blink_focus: the focused pairs' driving frames are frames with the eyes shut, during the first
+    blink_focus_until of the schedule; its extra draws come after face-vid2vid's, so the pairs it leaves alone and
+    every pair after the focus ends are the unfocused run's, and blink_focus 0 changes nothing."""
+    from spacex.train.fv2v import FV2VTask
+
+    store_dir, _ = small_store
+    sets = {"fv2v.model.resolution": 32, "fv2v.train.batch_size": 8, "fv2v.train.steps": 10}
+    plain = FV2VTask(_cfg(store_dir, **sets))
+    focus = FV2VTask(_cfg(store_dir, **sets, **{"fv2v.blink_focus": 0.5, "fv2v.blink_ratio": 0.9,
+                                                 "fv2v.blink_focus_until": 0.5}))
+    assert plain.shut == [] and focus.shut
+    shut = set(focus.shut)
+    ear = {k: focus.train_data.pack.get(c, "eye_openness").mean(1) for k, c in enumerate(focus.train_data.clips)}
+    assert all(ear[k][t] < 0.9 * np.percentile(ear[k], 90) for k, t in shut)
+    focused = 0
+    for step in range(10):
+        a, b = (t.plan(step, 0, 1, step_generator(0, step)) for t in (plain, focus))
+        for (_, k0, i0, j0, f0, c0), (_, k1, i1, j1, f1, c1) in zip(a, b):
+            assert f0 == f1 and torch.equal(c0, c1)  # flips and colour jitter are drawn first, as without the focus
+            if (k0, i0, j0) != (k1, i1, j1):
+                assert step < 5 and (k1, j1) in shut
+                focused += 1
+    assert 10 <= focused <= 30  # about half of the 40 pairs of steps 0-4 (a few were shut already)

@@ -22,6 +22,7 @@ from spacex.config import Config, as_dict
 from spacex.errors import ConfigError
 from spacex.models.fv2v import losses as L
 from spacex.models.fv2v.model import FaceVid2Vid
+from spacex.preprocess import eyes
 from spacex.preprocess.packed import Packed
 from spacex.train.loader import draw_clips
 from spacex.train.trainer import Task, run_stage
@@ -59,6 +60,16 @@ class FrameData:
         return torch.from_numpy(self.pack.get(c, "rotation", [row])[0].astype(np.float32))
 
 
+def shut_frames(data: FrameData, ratio: float) -> list[tuple[int, int]]:
+    """(clip index, frame) of every frame of `data` whose eyes are shut: mean EAR below ratio x the clip's open level,
+    as the store's blink flags are read (spacex.preprocess.eyes), without their length limit."""
+    out = []
+    for k, c in enumerate(data.clips):
+        flags, _ = eyes.detect_blinks(data.pack.get(c, "eye_openness"), 1.0, ratio, max_seconds=np.inf)
+        out += [(k, int(t)) for t in np.flatnonzero(flags)]
+    return out
+
+
 def _color_jitter(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """Images (N, 3, S, S) in [0, 1], relative changes r = (brightness, contrast, saturation) -> jittered."""
     if not r.any():
@@ -88,6 +99,10 @@ class FV2VTask(Task):
                               f"{len(L.ANCHORS)} keypoints (or set fv2v.loss_weights.landmark_anchor and region_l1 to 0)")
         self.train_data = FrameData(cfg.pack.out, "train", size)
         self.val_data = FrameData(cfg.pack.out, "val", size)
+        self.shut = shut_frames(self.train_data, self.cfg.blink_ratio) if self.cfg.blink_focus > 0 else []
+        if self.cfg.blink_focus > 0 and not self.shut:
+            raise ConfigError(f"fv2v.blink_focus = {self.cfg.blink_focus}, but no training frame has the eyes shut "
+                              f"(mean EAR below fv2v.blink_ratio = {self.cfg.blink_ratio} x its clip's open level)")
 
     def model_args(self) -> dict:
         return self.args.to_dict()
@@ -106,11 +121,17 @@ class FV2VTask(Task):
         u = torch.rand(B, 2, generator=generator)
         flip = (torch.rand(B, generator=generator) < self.cfg.flip).tolist()
         jitter = (torch.rand(B, 3, generator=generator) * 2 - 1) * self.cfg.color_jitter  # drawn for every item
+        focus = self.cfg.blink_focus if step < self.cfg.blink_focus_until * self.cfg.train.steps else 0.0
+        shut = torch.rand(B, 2, generator=generator) if focus > 0 else None  # drawn only then: see blink_focus
         items = []
         for b in range(rank, B, world):
-            T = clips[pick[b]]["n_frames"]
+            k = pick[b]
+            T = clips[k]["n_frames"]
             i, j = (u[b] * T).long().clamp(max=T - 1).tolist()
-            items.append((step, pick[b], i, j, flip[b], jitter[b]))
+            if shut is not None and shut[b, 0] < focus:  # the driving frame has the eyes shut; the source any frame
+                k, j = self.shut[min(int(shut[b, 1] * len(self.shut)), len(self.shut) - 1)]
+                i = min(int(u[b, 0] * clips[k]["n_frames"]), clips[k]["n_frames"] - 1)
+            items.append((step, k, i, j, flip[b], jitter[b]))
         return items
 
     def item(self, planned) -> dict:
