@@ -51,7 +51,7 @@ import torch
 
 from machine import cpu_model, write_result  # benchmarks/machine.py
 from spacex import config, media
-from spacex.animate.batch import _first_frame, render_split
+from spacex.animate.batch import clip_emotion, first_frame, render_split
 from spacex.animate.pipeline import AnimateOptions, Animator, fast_bf16
 from spacex.corpus import clip as clipfmt
 from spacex.evaluate import score
@@ -69,7 +69,7 @@ def frames_check(cfg, clips: list[str], repeat: int, mode: str) -> dict:
     per_clip, times, hist = [], {"fp32": [], mode: []}, np.zeros(256, np.int64)
     for cid in clips:
         video = clipfmt.clip_paths(cfg.corpus.main, cid)["video"]
-        photo, out = _first_frame(video), {}
+        photo, out = first_frame(video), {}
         for _ in range(repeat):
             for p, a in animators.items():  # interleaved, so drift in the machine's load hits both
                 r = a(photo, video, AnimateOptions(pose="fixed", blink="off"))

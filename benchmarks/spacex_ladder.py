@@ -31,7 +31,7 @@ import torch
 
 import machine
 from spacex import config
-from spacex.animate.batch import _first_frame, render_reenactments
+from spacex.animate.batch import clip_emotion, first_frame, render_reenactments
 from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.corpus import clip as clipfmt
 from spacex.evaluate import score
@@ -95,10 +95,10 @@ def main() -> None:
                 video = clipfmt.clip_paths(r["corpus"], r["clip_id"])["video"]
                 animator.s2l = s2l if landmarks == "s2l" else DetectedLandmarks(
                     store.read_clip(cfg.preprocess.out, r["clip_id"])["landmarks_norm"])
-                emotion = f"{r['emotion']}:{r['intensity']}" if r["emotion"] else "neutral:1.0"
+                emotion = clip_emotion(r)
                 options = AnimateOptions(emotion=emotion, pose=f"video:{video}" if pose == "video" else pose,
                                          pose_seed=cfg.animate.seed, blink=blink)
-                animator(_first_frame(video), video, options).save(root / name / f"{r['clip_id']}.mp4",
+                animator(first_frame(video), video, options).save(root / name / f"{r['clip_id']}.mp4",
                                                                    intermediates=True)
             animator.s2l = s2l
             results[name] = dict(zip(("metrics", "per_clip"), scored(cfg, "spacex", root / name)))

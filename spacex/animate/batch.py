@@ -28,9 +28,9 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     done, skipped, frames, seconds = [], [], 0, 0.0
     for row in rows:
         video = clipfmt.clip_paths(row["corpus"], row["clip_id"])["video"]
-        emotion = f"{row['emotion']}:{row['intensity']}" if row["emotion"] else "neutral:1.0"
+        emotion = clip_emotion(row)
         try:
-            photo = _first_frame(video)
+            photo = first_frame(video)
             t0 = time.perf_counter()
             result = animator(photo, video, AnimateOptions(emotion=emotion, pose=a.pose, pose_seed=a.seed))
             seconds += time.perf_counter() - t0
@@ -50,7 +50,7 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
         speech, sr = media.read_audio(out / "demo_speech.wav", 16_000)
         short = media.write_wav(out / "gaze_speech.wav", speech[: 2 * sr], sr)  # 2 s: a mean over 60 frames
         try:
-            gaze = {"control": gaze_response(animator, _first_frame(video), short),
+            gaze = {"control": gaze_response(animator, first_frame(video), short),
                     "reconstruction": reconstruction_gaze(animator, video, cfg.preprocess.out, done[0],
                                                           kept.get(done[0]))}
         except (KitError, OSError) as e:  # a measurement, not a reason to lose the renders
@@ -75,8 +75,14 @@ def render_split(cfg: Config, report_dir: str | Path | None = None, limit: int |
     return summary
 
 
-def _first_frame(video: str | Path):
-    """The first frame (H, W, 3) uint8 of a video; the decoder is closed at once."""
+def clip_emotion(row: dict) -> str:
+    """The emotion control a corpus row asks for: its label at its intensity, or the neutral default."""
+    return f"{row['emotion']}:{row['intensity']}" if row["emotion"] else AnimateOptions.emotion
+
+
+def first_frame(video: str | Path):
+    """The first frame (H, W, 3) uint8 of a video (the photo a corpus clip is animated from); the decoder is
+    closed at once."""
     from contextlib import closing
 
     with closing(media.iter_frames(video)) as frames:
@@ -125,7 +131,7 @@ def emotion_response(animator: Animator, videos: list[str | Path], trained: set[
     skipped = []
     for video in videos:
         try:
-            lms = animator.landmarks_for(_first_frame(video), video, asked)  # (1 + E x L, T, 68, 3)
+            lms = animator.landmarks_for(first_frame(video), video, asked)  # (1 + E x L, T, 68, 3)
         except (KitError, OSError, StopIteration, ValueError) as e:  # skip the clip, record why, go on
             skipped.append([Path(video).stem, str(e) or type(e).__name__])
             continue
