@@ -303,6 +303,22 @@ def test_scorecard_verdicts_come_from_the_intervals():
     assert barely.verdict == claims.HOLDS and barely.margin < claims.TOLERANCE["lmd_mouth"] and barely.stable is False
 
 
+def test_blink_rows_are_ratios_to_the_ground_truth():
+    """The renderer's blink depth holds within 50% of the ground truth's: eyes that never close (depth about 0)
+    do not hold, eyes that close 0.7 as far do; a missing depth is not measurable."""
+    from spacex.evaluate.report import claims
+
+    def depth(renderer):
+        metrics = {"ground_truth": {"blink_depth": 0.28}, "renderer": {"blink_depth": renderer}}
+        return claims.relative("x", metrics, "renderer", "ground_truth", "blink_depth", 0.5)
+
+    shut, open_ = depth(0.2), depth(-0.01)
+    assert shut.verdict == claims.HOLDS and shut.effect == pytest.approx(0.2 / 0.28)
+    assert shut.margin == pytest.approx(0.5 - (1 - 0.2 / 0.28)) and shut.stable is True
+    assert open_.verdict == claims.FAILS and open_.effect < 0
+    assert depth(float("nan")).verdict == claims.UNMEASURED
+
+
 def test_ablation_rows_use_the_seed_sweep_only_when_it_matches_this_run():
     """With reports/seeds (tools/seeds.py) the ablation row's effect is the mean per-seed difference, its interval
     the range, and it holds only when every seed agrees; a sweep whose seed 0 is not this run's is ignored."""
