@@ -7,7 +7,7 @@ detected landmarks, the clip's audio, an emotion control) and scores its normali
 preprocessing's (the store's `landmarks_norm`, what S2L is trained to predict) as S2L's validation does: mouth
 LMD, per frame the mean 2D distance over the mouth points, against "repeat the photo's landmarks". The error is
 split into its static part (the distance between the mean mouth shapes over the clip) and the error left once
-the prediction is moved onto the true mean shape (`debiased`: what the motion alone costs). Three settings:
+the prediction is moved onto the true mean shape (`debiased`: what the motion alone costs). The settings:
 
 - `pipeline`: the clip's first frame as the photo and the clip's emotion label, as the animate stage does;
 - `own_photo_neutral`: the same photo with the neutral control (the photo already shows the clip's emotion);
@@ -23,8 +23,8 @@ Run after `make repro` (it reads the store, the corpus and build/train). About 1
 import argparse
 import json
 import time
-import numpy as np
 
+import numpy as np
 import torch
 
 import machine
@@ -35,16 +35,18 @@ from spacex.animate.pipeline import AnimateOptions, Animator
 from spacex.corpus import clip as clipfmt
 from spacex.evaluate.report.inputs import bootstrap_interval
 from spacex.preprocess import store
-from spacex.train.s2l import S2LData
+from spacex.train.s2l import S2LData, lmd_sums
 
 
 def mouth_errors(pred: np.ndarray, truth: np.ndarray, photo: np.ndarray) -> dict:
-    """(T, 68, 3) predicted and true normalized landmarks, (68, 3) photo landmarks -> mouth LMDs (2D)."""
+    """(T, 68, 3) predicted and true normalized landmarks, (68, 3) photo landmarks -> mouth LMDs, per frame as
+    S2L's validation measures them (spacex.train.s2l.lmd_sums)."""
     T = min(len(pred), len(truth))
-    p, t, s = pred[:T, lm.MOUTH, :2], truth[:T, lm.MOUTH, :2], photo[lm.MOUTH, :2]
-    err = lambda a: float(np.linalg.norm(a - t, axis=-1).mean())  # noqa: E731
-    return {"frames": T, "mouth_lmd": err(p), "baseline_mouth_lmd": err(np.broadcast_to(s, t.shape)),
-            "static": float(np.linalg.norm(p.mean(0) - t.mean(0), axis=-1).mean()),
+    p, t = torch.from_numpy(np.asarray(pred[:T], np.float32)), torch.from_numpy(np.asarray(truth[:T], np.float32))
+    err = lambda a, b=t: lmd_sums(a, b)["mouth_lmd"] / len(b)  # noqa: E731
+    return {"frames": T, "mouth_lmd": err(p),
+            "baseline_mouth_lmd": err(torch.from_numpy(np.asarray(photo, np.float32)).expand_as(t)),
+            "static": err(p.mean(0, keepdim=True), t.mean(0, keepdim=True)),
             "debiased": err(p - p.mean(0) + t.mean(0)),
             "opening_r": float(np.corrcoef(lm.mouth_opening(pred[:T]), lm.mouth_opening(truth[:T]))[0, 1])}
 
@@ -62,22 +64,21 @@ def main() -> None:
     for r in rows:  # the identity's first neutral clip: its first frame plays the neutral photo
         if clip_emotion(r).startswith("neutral"):
             neutral.setdefault(r["identity"], r["clip_id"])
-    settings = {"pipeline": lambda r: (r["clip_id"], clip_emotion(r)),
-                "own_photo_neutral": lambda r: (r["clip_id"], AnimateOptions.emotion),
-                "neutral_photo": lambda r: (neutral.get(r["identity"]), clip_emotion(r))}
+    landmarks = {r["clip_id"]: store.read_clip(cfg.preprocess.out, r["clip_id"])["landmarks_norm"] for r in rows}
+    photos = {c: first_frame(video[c]) for c in {r["clip_id"] for r in rows} | set(neutral.values())}
     t0 = time.perf_counter()
-    per = {name: {} for name in settings}
+    per = {name: {} for name in ("pipeline", "own_photo_neutral", "neutral_photo")}
     for r in rows:
-        truth = store.read_clip(cfg.preprocess.out, r["clip_id"])["landmarks_norm"]
-        for name, choose in settings.items():
-            photo_clip, emotion = choose(r)
-            if photo_clip is None:
-                continue
-            photo = first_frame(video[photo_clip])
-            pred = animator.landmarks_for(photo, video[r["clip_id"]], [emotion])[0]
-            photo_lms = store.read_clip(cfg.preprocess.out, photo_clip)["landmarks_norm"][0]
-            per[name][r["clip_id"]] = {"emotion": emotion, "photo": photo_clip,
-                                       **mouth_errors(pred, truth, photo_lms)}
+        clip, truth = r["clip_id"], landmarks[r["clip_id"]]
+        asked = [("pipeline", clip, clip_emotion(r)), ("own_photo_neutral", clip, AnimateOptions.emotion)]
+        if r["identity"] in neutral:
+            asked.append(("neutral_photo", neutral[r["identity"]], clip_emotion(r)))
+        for photo_clip in dict.fromkeys(c for _, c, _ in asked):  # one S2L batch per photo, every emotion asked
+            mine = [(name, emotion) for name, c, emotion in asked if c == photo_clip]
+            preds = animator.landmarks_for(photos[photo_clip], video[clip], [e for _, e in mine])
+            for (name, emotion), pred in zip(mine, preds):
+                per[name][clip] = {"emotion": emotion, "photo": photo_clip,
+                                   **mouth_errors(pred, truth, landmarks[photo_clip][0])}
     val = S2LData(cfg.pack.out, "val", cfg.s2l.space, cfg.emotion.predictions)
     per["val_training_identities"] = {}
     with torch.no_grad():
