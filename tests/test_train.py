@@ -1,4 +1,5 @@
 """The training loop and Speech2Landmarks: DDP equivalence, kill-and-resume, safe checkpoints, learning."""
+import csv
 import json
 import os
 import signal
@@ -277,6 +278,11 @@ def test_two_fresh_runs_give_identical_metrics_and_weights(small_corpus, small_s
         reports.append(tmp_path / f"report_{run}")
     assert (reports[0] / "metrics.json").read_bytes() == (reports[1] / "metrics.json").read_bytes()
     assert (reports[0] / "curve.csv").read_bytes() == (reports[1] / "curve.csv").read_bytes()
+    # the curve ends on the final evaluation, at its own step (it used to land on the next logged step, or nowhere)
+    last = list(csv.DictReader((reports[0] / "curve.csv").open()))[-1]
+    metrics = json.loads((reports[0] / "metrics.json").read_text())
+    shared = [k for k in last if k in metrics]
+    assert last["step"] == "4" and shared and all(round(float(last[k]), 5) == metrics[k] for k in shared), last
     a = checkpoint.load(tmp_path / "a" / "last.pt")["model"]
     b = checkpoint.load(tmp_path / "b" / "last.pt")["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

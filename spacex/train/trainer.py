@@ -380,6 +380,27 @@ def _check_ranks_agree(model: torch.nn.Module) -> None:
                                f"{dist.get_rank()} and rank {r} by {float(diff[worst]):.3g} (sum over the tensor)")
 
 
+def write_curve(stats: Path, curve: Path) -> None:
+    """curve.csv from a run's stats.jsonl: one row per logged step, its train loss and the latest validation
+    values (forward-filled between evaluations). Validation is logged as its own record after the train record of
+    the same step, so records are merged by step first: each evaluation lands on its own step, the final one too."""
+    by_step: dict[int, dict] = {}
+    for ln in stats.read_text().splitlines():
+        if ln:
+            r = json.loads(ln)
+            by_step.setdefault(r["step"], {}).update(r)
+    keys = sorted({k for r in by_step.values() for k in r if k.startswith("val/")})
+    last: dict = {}
+    with open(curve, "w") as f:
+        f.write(",".join(["step", "train_loss"] + [k[4:] for k in keys]) + "\n")
+        for step in sorted(by_step):
+            r = by_step[step]
+            last.update({k: v for k, v in r.items() if k.startswith("val/")})
+            if "train/loss" in r or any(k.startswith("val/") for k in r):
+                loss = f"{r['train/loss']:.6f}" if "train/loss" in r else ""
+                f.write(",".join([str(step), loss] + [str(last.get(k, "")) for k in keys]) + "\n")
+
+
 def run_stage(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, stop_after: int | None = None,
               report_dir: str | Path | None = None, ratios: dict[str, tuple[str, str]] | None = None,
               finish=None, project: str = WandbConfig.project) -> dict:
@@ -399,13 +420,5 @@ def run_stage(task: Task, cfg: TrainConfig, out: str | Path, run_config: dict, s
         for name, (a, b) in (ratios or {}).items():
             m[name] = round(metrics[a] / metrics[b], 4)
         (rep / "metrics.json").write_text(json.dumps(m, indent=1))
-        rows = [json.loads(ln) for ln in (Path(out) / "stats.jsonl").read_text().splitlines() if ln]
-        keys = sorted({k for r in rows for k in r if k.startswith("val/")})
-        last: dict = {}
-        with open(rep / "curve.csv", "w") as f:
-            f.write(",".join(["step", "train_loss"] + [k[4:] for k in keys]) + "\n")
-            for r in rows:
-                last.update({k: v for k, v in r.items() if k.startswith("val/")})
-                if "train/loss" in r:
-                    f.write(",".join([str(r["step"]), f"{r['train/loss']:.6f}"] + [str(last.get(k, "")) for k in keys]) + "\n")
+        write_curve(Path(out) / "stats.jsonl", rep / "curve.csv")
     return metrics
