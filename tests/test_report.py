@@ -375,3 +375,17 @@ def test_report_writes_the_scorecard(built):
     wav2lip = next(r for r in rows if r["comparison"] == "spacex - wav2lip")
     assert wav2lip["verdict"] == "not measurable here"
     assert "claims.md" in summary["files"] and "| SPACEx beats a still photo (mouth) |" in (report_dir / "claims.md").read_text()
+
+
+def test_compare_reports_checks_its_folders_and_agrees_with_itself(tmp_path):
+    """tools/compare_reports.py: the committed reports against themselves agree on every verdict; a folder that is
+    not a checkout's root is a one-line error (exit 2), not a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    tool = [sys.executable, str(root / "tools/compare_reports.py")]
+    same = subprocess.run(tool + [str(root), str(root)], capture_output=True, text=True)
+    assert same.returncode == 0 and "0 verdict(s) disagree" in same.stdout, same.stderr
+    bad = subprocess.run(tool + [str(root / "reports"), str(root)], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "claims.json" in bad.stderr

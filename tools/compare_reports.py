@@ -5,7 +5,14 @@ scorecard verdict side by side, every table value that moved, and the stage metr
 """
 import csv, json, sys
 from pathlib import Path
+if len(sys.argv) != 3:
+    print("usage: " + __doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
+    sys.exit(2)
 a, b = Path(sys.argv[1]), Path(sys.argv[2])  # committed, other
+for root in (a, b):  # checkouts (their root folders), not their reports/ folders
+    if not (root / "reports/report/claims.json").is_file():
+        print(f"error: {root / 'reports/report/claims.json'} not found: pass the checkouts' root folders", file=sys.stderr)
+        sys.exit(2)
 ca = json.loads((a / "reports/report/claims.json").read_text()); cb = json.loads((b / "reports/report/claims.json").read_text())
 # Verdicts side by side, matched by claim. A flip counts as a disagreement only where the committed verdict is
 # stable across machines (its margin exceeds its stated tolerance: spacex/evaluate/report/claims.py).
