@@ -274,7 +274,7 @@ def test_blink_focus_drives_with_shut_eyes_while_it_lasts_and_leaves_the_other_d
 
     store_dir, _ = small_store
     sets = {"fv2v.model.resolution": 32, "fv2v.train.batch_size": 8, "fv2v.train.steps": 10}
-    plain = FV2VTask(_cfg(store_dir, **sets))
+    plain = FV2VTask(_cfg(store_dir, **sets, **{"fv2v.blink_focus": 0.0}))  # the smoke profile focuses: off here
     focus = FV2VTask(_cfg(store_dir, **sets, **{"fv2v.blink_focus": 0.5, "fv2v.blink_ratio": 0.9,
                                                  "fv2v.blink_focus_until": 0.5}))
     assert plain.shut == [] and focus.shut
