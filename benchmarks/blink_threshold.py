@@ -49,15 +49,16 @@ def main() -> None:
     rows = [r for r in clipfmt.read_corpora(cfg.corpus.roots()) if r["split"] == cfg.evaluate.split]
     result = {"date": time.strftime("%Y-%m-%d"), "cpu": machine.cpu_model(), "clips": len(rows),
               "ratios": list(RATIOS), "methods": {}}
+    boxes = {}  # clip id -> the ground truth's crop box and frame size, shared by every method
+    for r in rows:
+        boxes[r["clip_id"]] = proto.gt_box(clipfmt.clip_paths(r["corpus"], r["clip_id"])["video"], P)
     for method in args.methods:
         sources = score.Sources(cfg, method, Path(cfg.evaluate.out) / method)
         per = {ratio: {"events": 0, "true_found": 0, "false": 0} for ratio in RATIOS}
         minutes, true_blinks = 0.0, 0
         for r in rows:
-            gt_path = clipfmt.clip_paths(r["corpus"], r["clip_id"])["video"]
-            box, gt_size = proto.gt_box(gt_path, P)
             path, audio_path, _ = sources(r["clip_id"])  # offset 0 for these three methods
-            frames = proto.load_for_eval(path, P, box, gt_size, audio_path).frames
+            frames = proto.load_for_eval(path, P, *boxes[r["clip_id"]], audio_path).frames
             ear = lmk.eye_openness(lmk.detect_landmarks(frames).points)  # (T, 2)
             ok = np.isfinite(ear).all(1)
             ear[~ok] = np.percentile(ear[ok], 90, axis=0)  # as blink_rate: missing faces count as open
@@ -66,12 +67,12 @@ def main() -> None:
             shut = runs(closure > 0.7) if closure is not None else []
             true_blinks += len(shut)
             for ratio in RATIOS:
-                flags, events = eyes.detect_blinks(ear, fps, ratio)
-                found = [s for s, e in shut if flags[s:e].any()]
-                hits = sum(1 for s, e in runs(flags) if closure is not None and (closure[s:e] > 0.5).any())
+                flags, _ = eyes.detect_blinks(ear, fps, ratio)
+                events = runs(flags)  # the detected blinks as frame runs
+                hits = sum(1 for s, e in events if closure is not None and (closure[s:e] > 0.5).any())
                 per[ratio]["events"] += len(events)
-                per[ratio]["true_found"] += len(found)
-                per[ratio]["false"] += len(runs(flags)) - hits
+                per[ratio]["true_found"] += sum(1 for s, e in shut if flags[s:e].any())
+                per[ratio]["false"] += len(events) - hits
         result["methods"][method] = {
             "minutes": round(minutes, 3), "true_blinks": true_blinks,
             "true_rate": round(true_blinks / minutes, 2),
